@@ -50,14 +50,14 @@ class HyperError(Exception):
 # --- the network ----------------------------------------------------------
 
 
-class ConnectionError(HyperError, builtins.ConnectionError):  # noqa: A001
+class ConnectionError(HyperError, builtins.ConnectionError):
     """The connection to the server (or proxy) failed or was lost.
 
     Also a builtin :class:`ConnectionError` (and so an :class:`OSError`).
     """
 
 
-class ConnectionResetError(ConnectionError, builtins.ConnectionResetError):  # noqa: A001
+class ConnectionResetError(ConnectionError, builtins.ConnectionResetError):
     """The peer closed the connection while a message was still expected."""
 
 
@@ -86,7 +86,7 @@ class MissingCertFile(HyperError, builtins.FileNotFoundError):
     """A CA bundle or certificate file that was named does not exist."""
 
 
-class TimeoutError(HyperError, builtins.TimeoutError):  # noqa: A001
+class TimeoutError(HyperError, builtins.TimeoutError):
     """An operation took longer than the configured timeout.
 
     Also a builtin :class:`TimeoutError`.

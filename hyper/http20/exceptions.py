@@ -16,7 +16,7 @@ from hyper.common.exceptions import (
 )
 
 #: The old name for an error that ended the whole HTTP/2 connection (GOAWAY).
-ConnectionError = ConnectionTerminatedError  # noqa: A001
+ConnectionError = ConnectionTerminatedError
 
 __all__ = [
     "ConnectionError",

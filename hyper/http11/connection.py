@@ -1,0 +1,360 @@
+"""The HTTP/1.1 client connection: one socket, one request at a time.
+
+It connects lazily (through :mod:`hyper.common.transport`), writes each
+request head with its body, parses the response head with the pure parser
+in :mod:`hyper.http11.parser`, and keeps the socket for the next request
+once the previous response body has been read to its end. A socket the
+server closed while idle is noticed before reuse and replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from types import TracebackType
+
+from hyper import __version__
+from hyper.common import exceptions
+from hyper.common.body import BodyType, HeadersType, RequestBody, normalize_headers, prepare_body
+from hyper.common.bufsocket import DEFAULT_BUFFER_SIZE, BufferedSocket
+from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE, accept_encoding
+from hyper.common.timeout import Deadline, Timeout, TimeoutValue
+from hyper.common.transport import ProxyConfig, open_socket
+from hyper.common.util import HTTPVersion, authority, parse_host
+from hyper.http11.parser import ResponseHead, body_framing, parse_response_head, wants_close
+from hyper.http11.response import HTTP11Response
+from hyper.tls import HTTP11_PROTOCOL, StrPath, init_context
+
+__all__ = ["HTTP11Connection"]
+
+log = logging.getLogger(__name__)
+
+#: Bodies up to this size leave in the same ``sendall`` as the request head.
+SMALL_BODY_SIZE = 64 * 1024
+#: Methods that send ``Content-Length: 0`` even without a body.
+_METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
+_USER_AGENT = b"hyper/" + __version__.encode()
+_FORBIDDEN_IN_TARGET = frozenset(b" \t\r\n\x00")
+
+
+class HTTP11Connection:
+    """A connection to one HTTP/1.1 server.
+
+    :param host: ``'host'``, ``'host:port'``, ``'[v6addr]:port'`` or
+        ``'https://host:port'`` (the scheme decides ``secure``).
+    :param port: the port, if not in ``host``; default 80 (443 with https).
+    :param secure: use TLS. By default: when the scheme is https, the port
+        is 443, or an ``ssl_context`` is given.
+    :param ssl_context: the :class:`ssl.SSLContext` to use. By default one
+        from :func:`hyper.tls.init_context` that offers only ``http/1.1``.
+    :param verify: as in requests: ``True`` (verify against certifi),
+        ``False`` (no verification) or a CA bundle path. Ignored when
+        ``ssl_context`` is given.
+    :param proxy_host: an HTTP proxy, ``'proxy:port'`` or
+        ``'http://user:password@proxy:port'``. TLS requests go through a
+        CONNECT tunnel; cleartext ones are sent to the proxy in absolute form.
+    :param proxy_port: the proxy's port, if not in ``proxy_host`` (default 8080).
+    :param proxy_headers: extra headers for the proxy.
+    :param timeout: a number (connect and read), a ``(connect, read)``
+        pair, or a :class:`~hyper.common.timeout.Timeout` (which can also
+        bound a whole response with ``total``).
+    :param max_decoded_size: the cap on a whole-body ``read()`` of an
+        encoded body.
+    :raises TypeError: for unknown or mistyped arguments.
+    :raises ValueError: for a bad host, port or timeout.
+
+    Not thread-safe: use one connection per thread (or a pool). Usable as
+    a context manager, which closes it.
+    """
+
+    version = HTTPVersion.http11
+    #: Size of the read buffer of each socket.
+    network_buffer_size = DEFAULT_BUFFER_SIZE
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        secure: bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        verify: bool | StrPath = True,
+        proxy_host: str | None = None,
+        proxy_port: int | None = None,
+        proxy_headers: HeadersType = None,
+        timeout: TimeoutValue = None,
+        *,
+        max_decoded_size: int = DEFAULT_MAX_DECODED_SIZE,
+    ) -> None:
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(f"ssl_context must be an ssl.SSLContext, got {type(ssl_context)!r}")
+        if secure is None and ssl_context is not None:
+            secure = True
+        self.host, self.port, self.secure = parse_host(host, port, secure, default_port=80)
+        self.ssl_context = ssl_context
+        self._verify = verify
+        headers = normalize_headers(proxy_headers) if proxy_headers else None
+        self._proxy = ProxyConfig.from_args(proxy_host, proxy_port, headers)
+        self.proxy_host = self._proxy.host if self._proxy else None
+        self.proxy_port = self._proxy.port if self._proxy else None
+        self.proxy_headers = proxy_headers
+        self.timeout = Timeout.coerce(timeout)
+        self._max_decoded_size = max_decoded_size
+        self._sock: BufferedSocket | None = None
+        self._fresh = False  # the socket has not carried a request yet
+        self._method: bytes | None = None  # request sent, response not yet fetched
+        self._deadline: Deadline | None = None
+        self._response: HTTP11Response | None = None  # its body still being read
+
+    def __repr__(self) -> str:
+        state = "idle" if self._sock is None else "busy" if self._response else "connected"
+        scheme = "https" if self.secure else "http"
+        origin = authority(self.host, self.port, self.secure)
+        return f"<HTTP11Connection {scheme}://{origin} {state}>"
+
+    # --- connecting ------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the connection now (otherwise the first request does).
+
+        :raises hyper.common.exceptions.ConnectionError: and its subclasses
+            (:class:`~hyper.common.exceptions.TLSError`,
+            :class:`~hyper.common.exceptions.ProxyError`,
+            :class:`~hyper.common.exceptions.ConnectTimeout`).
+        """
+        self._connect()
+
+    def _connect(self) -> BufferedSocket:
+        if self._sock is not None:
+            return self._sock
+        if self.secure and self.ssl_context is None:
+            self.ssl_context = init_context(verify=self._verify, alpn_protocols=(HTTP11_PROTOCOL,))
+        sock, _ = open_socket(
+            self.host,
+            self.port,
+            secure=self.secure,
+            timeout=self.timeout,
+            ssl_context=self.ssl_context,
+            proxy=self._proxy,
+            tunnel=False,
+        )
+        self._sock = BufferedSocket(sock, self.network_buffer_size)
+        self._fresh = True
+        log.debug("connected to %s:%d (secure=%s)", self.host, self.port, self.secure)
+        return self._sock
+
+    def _socket_for_request(self) -> BufferedSocket:
+        """The socket the next request goes on: the kept-alive one if it is
+        still good, else a new one."""
+        if self._response is not None or self._method is not None:
+            log.debug("abandoning an unfinished exchange: its socket is closed")
+            self._drop_socket()
+        sock = self._sock
+        if sock is not None and not self._fresh and sock.can_read:
+            # An idle kept-alive socket is readable only if the server closed
+            # it (or sent junk): never send a request on it.
+            log.debug("kept-alive socket was closed by the server; reconnecting")
+            self._drop_socket()
+        return self._connect()
+
+    def _drop_socket(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._response = None
+        self._method = None
+
+    # --- sending ---------------------------------------------------------
+
+    def request(
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        body: BodyType = None,
+        headers: HeadersType = None,
+    ) -> None:
+        """Send a request; fetch its response with :meth:`get_response`.
+
+        ``body`` may be bytes, str (sent as UTF-8), a file-like object
+        (streamed, with its size as ``Content-Length`` where it can be
+        known) or an iterable of bytes (sent with chunked encoding). A
+        ``Content-Length`` or ``Transfer-Encoding`` in ``headers`` is used
+        as given. ``Host``, ``Accept-Encoding`` and ``User-Agent`` are added
+        unless present.
+
+        :raises TypeError: for arguments of the wrong type.
+        :raises hyper.common.exceptions.LocalProtocolError: for a method,
+            URL or header that cannot be sent safely (CR, LF, NUL, spaces);
+            nothing is sent.
+        :raises hyper.common.exceptions.ConnectionError: if connecting or
+            sending fails.
+        """
+        method_b = _token(method, "method")
+        target = self._target(url)
+        pairs = normalize_headers(headers)
+        prepared = prepare_body(body)
+        head, chunked = self._head(method_b, target, pairs, prepared)
+        sock = self._socket_for_request()
+        self._fresh = False
+        self._method = method_b
+        self._deadline = self.timeout.deadline()
+        try:
+            self._send(sock, head, prepared, chunked)
+        except exceptions.HyperError:
+            self._drop_socket()
+            raise
+
+    def _target(self, url: str | bytes) -> bytes:
+        target = url.encode("utf-8") if isinstance(url, str) else url
+        if not isinstance(target, bytes):
+            raise TypeError(f"url must be str or bytes, got {type(url).__name__}")
+        if not target or _FORBIDDEN_IN_TARGET.intersection(target):
+            raise exceptions.LocalProtocolError(f"invalid request target {target[:100]!r}")
+        if self._proxy is not None and not self.secure and target.startswith(b"/"):
+            origin = authority(self.host, self.port, self.secure).encode()
+            target = b"http://" + origin + target
+        return target
+
+    def _head(
+        self,
+        method: bytes,
+        target: bytes,
+        pairs: list[tuple[bytes, bytes]],
+        body: RequestBody,
+    ) -> tuple[bytes, bool]:
+        """The request head, and whether the body goes out chunked."""
+        names = {name.lower() for name, _ in pairs}
+        extra = []
+        if b"host" not in names:
+            extra.append((b"Host", authority(self.host, self.port, self.secure).encode()))
+        if b"accept-encoding" not in names:
+            extra.append((b"Accept-Encoding", accept_encoding()))
+        if b"user-agent" not in names:
+            extra.append((b"User-Agent", _USER_AGENT))
+        chunked = any(
+            name.lower() == b"transfer-encoding" and b"chunked" in value.lower()
+            for name, value in pairs
+        )
+        if not chunked and b"content-length" not in names:
+            if body.length is None:
+                extra.append((b"Transfer-Encoding", b"chunked"))
+                chunked = True
+            elif body.length or method in _METHODS_WITH_BODY:
+                extra.append((b"Content-Length", str(body.length).encode()))
+        if self._proxy is not None and not self.secure:
+            extra.extend(self._proxy.headers)
+        lines = [b"%s %s HTTP/1.1" % (method, target)]
+        lines.extend(b"%s: %s" % pair for pair in extra + pairs)
+        return b"\r\n".join(lines) + b"\r\n\r\n", chunked
+
+    def _send(self, sock: BufferedSocket, head: bytes, body: RequestBody, chunked: bool) -> None:
+        data = body.data
+        if data is not None and not chunked:
+            if len(data) <= SMALL_BODY_SIZE:
+                sock.sendall(head + data)
+            else:
+                sock.sendall(head)
+                sock.sendall(data)
+            return
+        sock.send(head)
+        for chunk in body.chunks():
+            if chunked:
+                sock.send(b"%x\r\n" % len(chunk))
+                sock.send(chunk)
+                sock.send(b"\r\n")
+            else:
+                sock.send(chunk)
+            sock.flush()
+        if chunked:
+            sock.send(b"0\r\n\r\n")
+        sock.flush()
+
+    # --- receiving -------------------------------------------------------
+
+    def get_response(self) -> HTTP11Response:
+        """Read the response to the request just sent (its head; the body is
+        read from the response).
+
+        Informational (1xx) responses other than 101 are skipped.
+
+        :raises ValueError: if no request is waiting for its response.
+        :raises hyper.common.exceptions.InvalidResponseError: for a
+            malformed response head or framing.
+        :raises hyper.common.exceptions.ConnectionResetError: if the
+            server closed the connection before answering.
+        :raises hyper.common.exceptions.ReadTimeout: if the server did not
+            answer in time.
+        """
+        if self._method is None or self._sock is None:
+            raise exceptions.LocalProtocolError("no request is waiting for a response")
+        sock, method, deadline = self._sock, self._method, self._deadline
+        try:
+            head = self._read_head(sock, deadline)
+            framing, length = body_framing(head, method)
+        except exceptions.HyperError:
+            self._drop_socket()
+            raise
+        self._method = None
+        keep_alive = not wants_close(head) and head.status != 101
+        response = HTTP11Response(
+            head, framing, length, sock, self, deadline, keep_alive, self._max_decoded_size
+        )
+        if not response.closed:
+            self._response = response
+        return response
+
+    #: The old hyper's name for :meth:`get_response`.
+    getresponse = get_response
+
+    def _read_head(self, sock: BufferedSocket, deadline: Deadline | None) -> ResponseHead:
+        while True:
+            parsed = parse_response_head(sock.buffer)
+            if parsed is None:
+                if deadline is not None and deadline.total_bounded:
+                    sock.settimeout(deadline.next_wait())
+                if not sock.fill():
+                    raise exceptions.ConnectionResetError(
+                        "the server closed the connection without sending a response"
+                    )
+                continue
+            head, used = parsed
+            sock.advance_buffer(used)
+            if 100 <= head.status < 200 and head.status != 101:
+                log.debug("skipping informational response %d", head.status)
+                continue
+            return head
+
+    def _response_done(self, response: HTTP11Response, reusable: bool) -> None:
+        """Called by a response when its body is finished or it is closed."""
+        if response is not self._response and self._response is not None:
+            return
+        self._response = None
+        if not reusable:
+            self._drop_socket()
+        elif self._sock is not None:
+            self._sock.settimeout(self.timeout.read)
+
+    # --- lifecycle -------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the socket. Idempotent; the next request reconnects."""
+        self._drop_socket()
+
+    def __enter__(self) -> HTTP11Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _token(value: str | bytes, what: str) -> bytes:
+    data = value.encode("ascii", "replace") if isinstance(value, str) else value
+    if not isinstance(data, bytes):
+        raise TypeError(f"{what} must be str or bytes, got {type(value).__name__}")
+    if not data or _FORBIDDEN_IN_TARGET.intersection(data) or not data.isascii():
+        raise exceptions.LocalProtocolError(f"invalid {what} {data[:40]!r}")
+    return data
