@@ -10,9 +10,7 @@ import hyper
 from hyper.common import exceptions as exc
 from hyper.http20 import exceptions as h2exc
 
-ALL_CLASSES = [
-    getattr(exc, name) for name in exc.__all__ if isinstance(getattr(exc, name), type)
-]
+ALL_CLASSES = [getattr(exc, name) for name in exc.__all__ if isinstance(getattr(exc, name), type)]
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
