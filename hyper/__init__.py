@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import logging
 
-from hyper.common.exceptions import HyperError
-from hyper.common.util import HTTPVersion
-
 __version__ = "1.0.0.dev0"
 
-__all__ = ["HTTPVersion", "HyperError", "__version__"]
+from hyper.common.exceptions import HyperError
+from hyper.common.timeout import Timeout
+from hyper.common.util import HTTPVersion
+from hyper.http11.connection import HTTP11Connection
+from hyper.http11.response import HTTP11Response
+
+__all__ = [
+    "HTTP11Connection",
+    "HTTP11Response",
+    "HTTPVersion",
+    "HyperError",
+    "Timeout",
+    "__version__",
+]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
