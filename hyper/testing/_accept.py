@@ -106,6 +106,10 @@ class Acceptor:
     def _open(self, sock: socket.socket, conn_id: int) -> tuple[H2Handle | H11Handle | None, bytes]:
         """Handshake and pick the protocol; ``(None, b"")`` to just close."""
         sock.settimeout(self._server.io_timeout)
+        # Responses go out as several small writes (head, then body pieces):
+        # without this, Nagle's algorithm holds each one back for the
+        # client's delayed ACK, some 40 ms per response.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         alpn = None
         if self._context is not None:
             tls_sock = self._handshake(sock, self._context)
