@@ -97,11 +97,15 @@ def test_goaway_error_carries_details() -> None:
 
 def test_cause_is_kept_when_translating() -> None:
     original = builtins.ConnectionResetError(104, "reset by peer")
-    with pytest.raises(exc.ConnectionError) as info:
+
+    def translate() -> None:
         try:
             raise original
         except OSError as e:
             raise exc.ConnectionError("lost the connection") from e
+
+    with pytest.raises(exc.ConnectionError) as info:
+        translate()
     assert info.value.__cause__ is original
 
 
