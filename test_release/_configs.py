@@ -43,6 +43,10 @@ NGINX_ERROR_LOG_OPTION = (1, 19, 5)
 ASGI_APP = Path(__file__).with_name("asgi_app.py")
 #: Seconds the version query of a binary may take.
 VERSION_TIMEOUT = 10.0
+#: nginx and h2o store ``PUT <UPLOAD_PATH><name>`` as ``Server.upload_dir / name``.
+UPLOAD_PATH = "/upload/"
+#: The mruby handler that stores h2o's uploads (h2o has no WebDAV).
+H2O_UPLOAD_HANDLER = Path(__file__).with_name("h2o_upload.rb")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Server:
     :ivar h2c_port: nginx's cleartext HTTP/2 prior-knowledge port.
     :ivar access_log: one line per request, where the server writes one.
     :ivar error_log: the server's error log, where separate from ``log_path``.
+    :ivar upload_dir: where ``PUT`` to :data:`UPLOAD_PATH` stores files (nginx, h2o).
     :ivar host: the address it listens on.
     """
 
@@ -76,6 +81,7 @@ class Server:
     h2c_port: int | None = None
     access_log: Path | None = None
     error_log: Path | None = None
+    upload_dir: Path | None = None
     host: str = LOCALHOST
     ports: tuple[int, ...] = field(init=False)
 
@@ -196,6 +202,7 @@ def _nginx_conf(
     tls_listen = f"listen {LOCALHOST}:{ports[0]} ssl{'' if modern else ' http2'};"
     h2c_listen = f"listen {LOCALHOST}:{ports[2]}{'' if modern else ' http2'};"
     http2_on = "http2 on;" if modern else ""
+    upload = f"location {UPLOAD_PATH} {{ alias {workdir / 'uploads'}/; dav_methods PUT; }}"
     identity = _run_as_current_user()
     user = f"user {identity[0]} {identity[1]};" if identity else ""
     temp = "\n".join(
@@ -214,7 +221,7 @@ http {{
     sendfile on;
 {temp}
     log_format conn '$remote_addr conn=$connection reqs=$connection_requests '
-                    '"$request" $status $body_bytes_sent $server_protocol';
+                    '"$request" $status $body_bytes_sent $server_protocol host=$http_host';
     access_log {workdir / "access.log"} conn;
     keepalive_requests 10000;
     client_max_body_size 0;
@@ -227,9 +234,10 @@ http {{
         {http2_on}
         ssl_certificate {certs.cert_path};
         ssl_certificate_key {certs.key_path};
+        {upload}
     }}
-    server {{ listen {LOCALHOST}:{ports[1]}; }}
-    server {{ {h2c_listen} {http2_on} }}
+    server {{ listen {LOCALHOST}:{ports[1]}; {upload} }}
+    server {{ {h2c_listen} {http2_on} {upload} }}
 }}
 """
 
@@ -254,7 +262,8 @@ def start_nginx(workdir: Path, certs: Certs, docroot: Docroot) -> Started:
     """Start nginx: TLS (h2 + http/1.1), cleartext HTTP/1.1 and an h2c port, gzip on.
 
     The access log line carries ``conn=$connection reqs=$connection_requests``
-    so a test can see keep-alive reuse.
+    so a test can see keep-alive reuse, and ends with ``host=<Host header>``.
+    ``PUT /upload/<name>`` stores the body in ``upload_dir`` (WebDAV module).
 
     :param workdir: an empty directory for config, logs, pid and temp files.
     :param certs: the certificate to serve.
@@ -264,6 +273,7 @@ def start_nginx(workdir: Path, certs: Certs, docroot: Docroot) -> Started:
     version = _nginx_version(binary)
     conf = workdir / "nginx.conf"
     error_log = workdir / "error.log"
+    (workdir / "uploads").mkdir()
     error_option = ["-e", str(error_log)] if version >= NGINX_ERROR_LOG_OPTION else []
 
     def build(ports: list[int]) -> list[str]:
@@ -283,6 +293,7 @@ def start_nginx(workdir: Path, certs: Certs, docroot: Docroot) -> Started:
         h2c_port=ports[2],
         access_log=workdir / "access.log",
         error_log=error_log,
+        upload_dir=workdir / "uploads",
     )
     return server, process
 
@@ -291,7 +302,9 @@ def _h2o_conf(workdir: Path, certs: Certs, docroot: Docroot, ports: list[int]) -
     """Render h2o.conf (YAML; paths quoted as JSON strings, which YAML accepts)."""
     identity = _run_as_current_user()
     user = f"user: {json.dumps(identity[0])}" if identity else ""
-    log_format = '%h conn=%{connection-id}x stream=%{http2.stream-id}x "%r" %s %b %H'
+    log_format = '%h conn=%{connection-id}x stream=%{http2.stream-id}x "%r" %s %b %H host=%V'
+    upload_dir = json.dumps(str(workdir / "uploads"))
+    handler = f"UPLOAD_DIR = {upload_dir}\n{H2O_UPLOAD_HANDLER.read_text()}"
     return f"""{user}
 pid-file: {json.dumps(str(workdir / "h2o.pid"))}
 error-log: {json.dumps(str(workdir / "error.log"))}
@@ -311,6 +324,8 @@ listen:
 hosts:
   default:
     paths:
+      {UPLOAD_PATH.rstrip("/")}:
+        mruby.handler: {json.dumps(handler)}
       /:
         file.dir: {json.dumps(str(docroot.path))}
 """
@@ -319,12 +334,17 @@ hosts:
 def start_h2o(workdir: Path, certs: Certs, docroot: Docroot) -> Started:
     """Start h2o: TLS (h2 + http/1.1) and a cleartext port (HTTP/1.1, Upgrade, prior knowledge).
 
+    The access log line carries ``conn=<connection id>`` and ends with
+    ``host=<Host header>``; ``PUT /upload/<name>`` stores the body in
+    ``upload_dir`` (an mruby handler, :data:`H2O_UPLOAD_HANDLER`).
+
     :param workdir: an empty directory for config, logs and pid file.
     :param certs: the certificate to serve.
     :param docroot: the files to serve.
     """
     binary = require_binary("h2o")
     conf = workdir / "h2o.conf"
+    (workdir / "uploads").mkdir()
 
     def build(ports: list[int]) -> list[str]:
         conf.write_text(_h2o_conf(workdir, certs, docroot, ports))
@@ -342,6 +362,7 @@ def start_h2o(workdir: Path, certs: Certs, docroot: Docroot) -> Started:
         plain_port=ports[1],
         access_log=workdir / "access.log",
         error_log=workdir / "error.log",
+        upload_dir=workdir / "uploads",
     )
     return server, process
 
