@@ -24,8 +24,10 @@ __all__ = [
     "BodyType",
     "HeadersType",
     "RequestBody",
+    "check_method",
     "normalize_headers",
     "prepare_body",
+    "request_target",
 ]
 
 #: How much of a file body is read per chunk.
@@ -34,6 +36,35 @@ FILE_CHUNK_SIZE = 256 * 1024
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _PSEUDO_TOKEN = re.compile(rb":[a-z]+")
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00\r\n]")
+_FORBIDDEN_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")  # controls and spaces
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def check_method(method: str | bytes) -> bytes:
+    """Return a request method as bytes, refusing what is not an HTTP token.
+
+    :raises TypeError: if it is neither str nor bytes.
+    :raises LocalProtocolError: if it is empty or not a token (spaces, CR, LF...).
+    """
+    data = _as_bytes(method, "method")
+    if _TOKEN.fullmatch(data) is None:
+        raise LocalProtocolError(f"invalid method {data[:40]!r}")
+    return data
+
+
+def request_target(url: str | bytes) -> bytes:
+    """Return a request target (``/path?query``, or an absolute URL) as
+    ASCII bytes: non-ASCII characters are percent-encoded as UTF-8, as
+    browsers and requests do.
+
+    :raises TypeError: if it is neither str nor bytes.
+    :raises LocalProtocolError: if it is empty or holds spaces or control
+        characters (CR, LF, NUL...), which could split the request.
+    """
+    data = _as_bytes(url, "url")
+    if not data or _FORBIDDEN_IN_TARGET.search(data) is not None:
+        raise LocalProtocolError(f"invalid request target {data[:100]!r}")
+    return _NON_ASCII.sub(lambda match: b"%%%02X" % match[0][0], data)
 
 
 class _Readable(Protocol):

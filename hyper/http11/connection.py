@@ -15,7 +15,15 @@ from types import TracebackType
 
 from hyper import __version__
 from hyper.common import exceptions
-from hyper.common.body import BodyType, HeadersType, RequestBody, normalize_headers, prepare_body
+from hyper.common.body import (
+    BodyType,
+    HeadersType,
+    RequestBody,
+    check_method,
+    normalize_headers,
+    prepare_body,
+    request_target,
+)
 from hyper.common.bufsocket import DEFAULT_BUFFER_SIZE, BufferedSocket
 from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE, accept_encoding
 from hyper.common.timeout import Deadline, Timeout, TimeoutValue
@@ -34,7 +42,6 @@ SMALL_BODY_SIZE = 64 * 1024
 #: Methods that send ``Content-Length: 0`` even without a body.
 _METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
 _USER_AGENT = b"hyper/" + __version__.encode()
-_FORBIDDEN_IN_TARGET = frozenset(b" \t\r\n\x00")
 
 
 class HTTP11Connection:
@@ -188,7 +195,7 @@ class HTTP11Connection:
         :raises hyper.common.exceptions.ConnectionError: if connecting or
             sending fails.
         """
-        method_b = _token(method, "method")
+        method_b = check_method(method)
         target = self._target(url)
         pairs = normalize_headers(headers)
         prepared = prepare_body(body)
@@ -204,11 +211,7 @@ class HTTP11Connection:
             raise
 
     def _target(self, url: str | bytes) -> bytes:
-        target = url.encode("utf-8") if isinstance(url, str) else url
-        if not isinstance(target, bytes):
-            raise TypeError(f"url must be str or bytes, got {type(url).__name__}")
-        if not target or _FORBIDDEN_IN_TARGET.intersection(target):
-            raise exceptions.LocalProtocolError(f"invalid request target {target[:100]!r}")
+        target = request_target(url)
         if self._proxy is not None and not self.secure and target.startswith(b"/"):
             origin = authority(self.host, self.port, self.secure).encode()
             target = b"http://" + origin + target
@@ -349,12 +352,3 @@ class HTTP11Connection:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _token(value: str | bytes, what: str) -> bytes:
-    data = value.encode("ascii", "replace") if isinstance(value, str) else value
-    if not isinstance(data, bytes):
-        raise TypeError(f"{what} must be str or bytes, got {type(value).__name__}")
-    if not data or _FORBIDDEN_IN_TARGET.intersection(data) or not data.isascii():
-        raise exceptions.LocalProtocolError(f"invalid {what} {data[:40]!r}")
-    return data
