@@ -1,0 +1,127 @@
+"""Turning h2's events into stream and session state: one small handler per event type.
+
+:func:`dispatch` looks each event's type up in a table; events hyper has no
+use for (priority, ALTSVC, unknown frames, a SETTINGS ACK) are logged and
+dropped. PING frames and SETTINGS are acknowledged by h2 itself; here we only
+note that the server's SETTINGS arrived (its stream limit is then known) and
+which PING ACKs came back. Handlers never block and never touch the socket:
+the session flushes whatever they queue once the whole batch is handled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import h2.errors
+import h2.events
+import h2.exceptions
+
+from hyper.common import exceptions
+
+if TYPE_CHECKING:
+    from hyper.http20._session import Session
+
+__all__ = ["dispatch"]
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(session: Session, events: list[h2.events.Event]) -> None:
+    """Apply each event of a batch to the session and its streams."""
+    if events:
+        log.debug("socket %d: %d events", session.generation, len(events))
+    for event in events:
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            log.debug("ignoring %r", event)
+        else:
+            handler(session, event)
+
+
+def _on_response(session: Session, event: h2.events.ResponseReceived) -> None:
+    stream = session.stream_for(event.stream_id or 0)
+    if stream is None:
+        return
+    try:
+        stream.receive_head(list(event.headers or ()))
+    except exceptions.InvalidResponseError as exc:
+        stream.error = exc
+        session.cancel(stream)
+
+
+def _on_informational(session: Session, event: h2.events.InformationalResponseReceived) -> None:
+    log.debug("stream %s: skipping informational response", event.stream_id)
+
+
+def _on_trailers(session: Session, event: h2.events.TrailersReceived) -> None:
+    stream = session.stream_for(event.stream_id or 0)
+    if stream is not None:
+        stream.trailers = list(event.headers or ())
+
+
+def _on_data(session: Session, event: h2.events.DataReceived) -> None:
+    session.on_data(event.stream_id or 0, event.data or b"", event.flow_controlled_length or 0)
+
+
+def _on_stream_ended(session: Session, event: h2.events.StreamEnded) -> None:
+    stream = session.stream_for(event.stream_id or 0)
+    if stream is not None:
+        stream.remote_ended = True
+        session.retire(stream)
+
+
+def _on_stream_reset(session: Session, event: h2.events.StreamReset) -> None:
+    stream = session.stream_for(event.stream_id or 0)
+    if stream is None:
+        return
+    code = event.error_code
+    log.debug("stream %d reset by the server: %r", stream.logical_id, code)
+    if not stream.remote_ended:
+        stream.error = exceptions.StreamResetError(
+            f"stream {stream.logical_id} was reset by the server ({code!r})",
+            stream_id=stream.logical_id,
+            error_code=code,
+            remote=event.remote_reset,
+        )
+    stream.drop_body()  # the server wants no more of the request body
+    stream.local_closed = True
+    session.retire(stream)
+
+
+def _on_settings(session: Session, event: h2.events.RemoteSettingsChanged) -> None:
+    session.settings_received = True
+
+
+def _on_ping_ack(session: Session, event: h2.events.PingAckReceived) -> None:
+    if event.ping_data is not None:
+        session.ping_acks.add(event.ping_data)
+
+
+def _on_push(session: Session, event: h2.events.PushedStreamReceived) -> None:
+    # Server push is not supported yet: refuse every promised stream.
+    log.debug("refusing pushed stream %s", event.pushed_stream_id)
+    with contextlib.suppress(h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
+        session.h2.reset_stream(event.pushed_stream_id or 0, h2.errors.ErrorCodes.REFUSED_STREAM)
+
+
+def _on_nothing(session: Session, event: h2.events.Event) -> None:
+    """Events the session needs no action for (the pump runs after each batch)."""
+
+
+_HANDLERS: dict[type[h2.events.Event], Callable[[Session, Any], None]] = {
+    h2.events.ResponseReceived: _on_response,
+    h2.events.InformationalResponseReceived: _on_informational,
+    h2.events.TrailersReceived: _on_trailers,
+    h2.events.DataReceived: _on_data,
+    h2.events.StreamEnded: _on_stream_ended,
+    h2.events.StreamReset: _on_stream_reset,
+    h2.events.RemoteSettingsChanged: _on_settings,
+    h2.events.PingAckReceived: _on_ping_ack,
+    h2.events.PushedStreamReceived: _on_push,
+    h2.events.WindowUpdated: _on_nothing,
+    h2.events.PingReceived: _on_nothing,
+    h2.events.SettingsAcknowledged: _on_nothing,
+}

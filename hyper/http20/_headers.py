@@ -1,0 +1,112 @@
+"""Building the header block of an HTTP/2 request from what the caller gave.
+
+HTTP/2 carries the request line as pseudo-headers (``:method``, ``:scheme``,
+``:authority``, ``:path``) and forbids the headers that describe an HTTP/1.1
+connection. Callers (and programs written for HTTP/1.1, such as HTTPie) pass
+``Connection``, ``Keep-Alive`` or ``Transfer-Encoding`` anyway, so these are
+dropped here, case-insensitively, before h2 sees them (h2 would refuse the
+request); a ``Host`` header becomes ``:authority``. Pure functions on byte
+pairs: the caller has already checked names and values for CR, LF and NUL.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hyper.common.decoders import accept_encoding
+from hyper.common.exceptions import LocalProtocolError
+from hyper.http20._settings import USER_AGENT
+
+__all__ = ["CONNECTION_SPECIFIC_HEADERS", "REQUEST_PSEUDO_HEADERS", "build_request_headers"]
+
+log = logging.getLogger(__name__)
+
+#: Headers that only make sense on an HTTP/1.1 connection (RFC 9113 section
+#: 8.2.2); sent over HTTP/2 they make the request malformed.
+CONNECTION_SPECIFIC_HEADERS = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+#: The pseudo-headers of a request, in the order they are sent.
+REQUEST_PSEUDO_HEADERS = (b":method", b":scheme", b":authority", b":path", b":protocol")
+#: Methods that send ``content-length: 0`` even without a body.
+_METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
+_FORBIDDEN_IN_TARGET = frozenset(b" \t\r\n\x00")
+
+
+def check_token(value: str | bytes, what: str) -> bytes:
+    """Return a method or request target as bytes, refusing what cannot be sent.
+
+    :raises TypeError: if it is neither str nor bytes.
+    :raises LocalProtocolError: if it is empty or holds whitespace, CR, LF or NUL.
+    """
+    data = value.encode("utf-8") if isinstance(value, str) else value
+    if not isinstance(data, bytes):
+        raise TypeError(f"{what} must be str or bytes, got {type(value).__name__}")
+    if not data or _FORBIDDEN_IN_TARGET.intersection(data):
+        raise LocalProtocolError(f"invalid {what} {data[:100]!r}")
+    return data
+
+
+def _connection_named(pairs: list[tuple[bytes, bytes]]) -> set[bytes]:
+    """The header names a ``Connection`` header lists (they are hop-by-hop too)."""
+    names: set[bytes] = set()
+    for name, value in pairs:
+        if name.lower() == b"connection":
+            names.update(token.strip().lower() for token in value.split(b","))
+    return names
+
+
+def _hop_by_hop(name: bytes, value: bytes, named: set[bytes]) -> bool:
+    if name in CONNECTION_SPECIFIC_HEADERS or name in named:
+        return True
+    return name == b"te" and value.lower() != b"trailers"
+
+
+def build_request_headers(
+    pseudo: dict[bytes, bytes],
+    pairs: list[tuple[bytes, bytes]],
+    body_length: int | None,
+) -> list[tuple[bytes, bytes]]:
+    """The header block to send: pseudo-headers first, then the rest, lower-cased.
+
+    :param pseudo: the default pseudo-headers (``:method``, ``:scheme``,
+        ``:authority``, ``:path``).
+    :param pairs: the caller's headers, already normalised; a pseudo-header
+        among them replaces the default, and a ``Host`` header replaces
+        ``:authority`` unless ``:authority`` is given too.
+    :param body_length: the body's length if known; it becomes
+        ``content-length`` unless the caller set one.
+    :raises LocalProtocolError: for a pseudo-header a request cannot carry.
+    """
+    values = dict(pseudo)
+    regular: list[tuple[bytes, bytes]] = []
+    named = _connection_named(pairs)
+    explicit_authority = False
+    for raw_name, value in pairs:
+        name = raw_name.lower()
+        if name.startswith(b":"):
+            if name not in REQUEST_PSEUDO_HEADERS:
+                raise LocalProtocolError(f"{name!r} is not a request pseudo-header")
+            values[name] = value
+            explicit_authority = explicit_authority or name == b":authority"
+        elif name == b"host":
+            if not explicit_authority:
+                values[b":authority"] = value
+        elif _hop_by_hop(name, value, named):
+            log.debug("dropping connection-specific header %r", name)
+        else:
+            regular.append((name, value))
+    _add_defaults(regular, values[b":method"], body_length)
+    head = [(name, values[name]) for name in REQUEST_PSEUDO_HEADERS if name in values]
+    return head + regular
+
+
+def _add_defaults(regular: list[tuple[bytes, bytes]], method: bytes, length: int | None) -> None:
+    present = {name for name, _ in regular}
+    if b"accept-encoding" not in present:
+        regular.append((b"accept-encoding", accept_encoding()))
+    if b"user-agent" not in present:
+        regular.append((b"user-agent", USER_AGENT))
+    wanted = length is not None and (length > 0 or method in _METHODS_WITH_BODY)
+    if wanted and b"content-length" not in present:
+        regular.append((b"content-length", str(length).encode()))

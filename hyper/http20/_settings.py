@@ -1,0 +1,81 @@
+"""The tuned numbers of the HTTP/2 client, each with the reason for its value.
+
+Everything the HTTP/2 connection advertises to a server or uses to bound its
+own work lives here, so the docs can list them and a benchmark can change
+them in one place. The window and frame sizes were chosen by measurement
+(256 MiB downloads from nghttpd and h2o on 127.0.0.1; see the HTTP/2 notes
+in the docs): the defaults of the protocol (64 KiB windows, 16 KiB frames)
+cost a round trip per 64 KiB and a Python-level event per 16 KiB, and both
+show on any link faster than a few megabytes per second.
+"""
+
+from __future__ import annotations
+
+from hyper import __version__
+
+__all__ = [
+    "CONNECTION_WINDOW_SIZE",
+    "FLUSH_SIZE",
+    "GOODBYE_TIMEOUT",
+    "LOCKED_READ_TIMEOUT",
+    "MAX_FRAME_SIZE",
+    "MAX_HEADER_LIST_SIZE",
+    "PRE_SETTINGS_STREAM_LIMIT",
+    "READ_BUFFER_SIZE",
+    "SEND_QUANTUM",
+    "STREAM_WINDOW_SIZE",
+    "USER_AGENT",
+]
+
+#: SETTINGS_INITIAL_WINDOW_SIZE we advertise: how much of one response the
+#: server may send before the application reads it. It bounds the memory an
+#: unread stream can hold, and caps one stream's throughput at one window per
+#: round trip (4 MiB per 10 ms is 400 MiB/s).
+STREAM_WINDOW_SIZE = 4 * 1024 * 1024
+
+#: The connection's receive window, opened with a WINDOW_UPDATE on stream 0
+#: right after the preface. Larger than a stream window so that several
+#: streams can run at full speed at once; credited back as data arrives, so
+#: an unread stream never takes it from the others.
+CONNECTION_WINDOW_SIZE = 16 * 1024 * 1024
+
+#: SETTINGS_MAX_FRAME_SIZE we advertise: the largest DATA frame a server may
+#: send. Each frame costs one h2 event in Python, so larger frames mean less
+#: overhead per byte; servers that ignore it (most send 16 KiB) lose nothing.
+MAX_FRAME_SIZE = 1024 * 1024
+
+#: SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce (h2 refuses a
+#: header block that decodes to more): the bound on one response's headers.
+MAX_HEADER_LIST_SIZE = 64 * 1024
+
+#: Size of each socket's read buffer: one read takes at most this much.
+READ_BUFFER_SIZE = 256 * 1024
+
+#: Before the server's first SETTINGS frame has arrived its stream limit is
+#: unknown (the protocol says "unlimited", but some servers treat an excess
+#: as a connection error), so at most this many streams are opened: the first
+#: request leaves at once, and a second one made before SETTINGS arrived waits
+#: for them (about one round trip, once per connection).
+PRE_SETTINGS_STREAM_LIMIT = 1
+
+#: Most request-body bytes one stream sends per round before the next stream
+#: gets its turn, so concurrent uploads share the connection fairly.
+SEND_QUANTUM = 256 * 1024
+
+#: Queued frames are written once this many body bytes are waiting, so one
+#: round of sending never holds more than about this much in memory.
+FLUSH_SIZE = 1024 * 1024
+
+#: The longest a goodbye (our GOAWAY before closing a socket) may take to
+#: send, in seconds; it is best effort, and closing must not hang on a peer
+#: that stopped reading.
+GOODBYE_TIMEOUT = 1.0
+
+#: How long one read may block while holding the I/O lock, in seconds. The
+#: socket was just reported readable, so data is normally there at once; over
+#: TLS it may hold only part of a record or a session ticket, and then the
+#: read gives up after this long and the thread waits again outside the lock.
+LOCKED_READ_TIMEOUT = 0.02
+
+#: The ``user-agent`` sent unless the request names one.
+USER_AGENT = b"hyper/" + __version__.encode()
