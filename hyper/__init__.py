@@ -15,10 +15,14 @@ from hyper.common.timeout import Timeout
 from hyper.common.util import HTTPVersion
 from hyper.http11.connection import HTTP11Connection
 from hyper.http11.response import HTTP11Response
+from hyper.http20.connection import HTTP20Connection
+from hyper.http20.response import HTTP20Response
 
 __all__ = [
     "HTTP11Connection",
     "HTTP11Response",
+    "HTTP20Connection",
+    "HTTP20Response",
     "HTTPVersion",
     "HyperError",
     "Timeout",

@@ -12,14 +12,14 @@ import hashlib
 import io
 import json
 import ssl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import h2.events
 import pytest
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
+from h2_helpers import connect, wait_until
 
 from hyper.common import exceptions as exc
 from hyper.common.body import FILE_CHUNK_SIZE
@@ -32,7 +32,6 @@ from hyper.testing import H2Handle, Request, Response, Server, payload
 from hyper.testing.connect_proxy import ConnectProxy
 
 #: Bound on every wait of the client in these tests.
-IO_TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="module", params=["tls", "h2c"])
@@ -41,28 +40,11 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         yield srv
 
 
-def connect(server: Server, **kwargs: Any) -> HTTP20Connection:
-    kwargs.setdefault("timeout", IO_TIMEOUT)
-    if server.tls:
-        kwargs.setdefault("ssl_context", server.ssl_context(("h2",)))
-    else:
-        kwargs.setdefault("secure", False)
-    return HTTP20Connection(server.host, server.port, **kwargs)
-
-
 def get_json(conn: HTTP20Connection, url: str, method: str = "GET", **kwargs: Any) -> Any:
     sid = conn.request(method, url, **kwargs)
     response = conn.get_response(sid)
     assert response.status == 200, response.read()
     return json.loads(response.read())
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = IO_TIMEOUT) -> None:
-    """Poll ``predicate`` until it holds, failing the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def requests_to(server: Server, path: str) -> list[Request]:

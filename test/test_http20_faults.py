@@ -7,37 +7,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import h2.events
 import pytest
 from h2.errors import ErrorCodes
+from h2_helpers import IO_TIMEOUT, connect, wait_until
 from hyperframe.frame import HeadersFrame
 
 from hyper.common import exceptions as exc
 from hyper.common.timeout import Timeout
 from hyper.http20.connection import HTTP20Connection
 from hyper.testing import H2Handle, Request, Response, Server
-
-#: Bound on every wait in these tests.
-IO_TIMEOUT = 10.0
-
-
-def connect(server: Server, **kwargs: Any) -> HTTP20Connection:
-    kwargs.setdefault("timeout", IO_TIMEOUT)
-    if server.tls:
-        kwargs.setdefault("ssl_context", server.ssl_context(("h2",)))
-    else:
-        kwargs.setdefault("secure", False)
-    return HTTP20Connection(server.host, server.port, **kwargs)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = IO_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def echo(conn: HTTP20Connection, url: str = "/get") -> Any:

@@ -7,27 +7,20 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import h2.events
 import pytest
 from h2.settings import SettingCodes
+from h2_helpers import IO_TIMEOUT, connect
 from hyperframe.frame import DataFrame
 
 from hyper.http20._settings import CONNECTION_WINDOW_SIZE, STREAM_WINDOW_SIZE
-from hyper.http20.connection import HTTP20Connection
 from hyper.http20.window import BaseFlowControlManager
 from hyper.testing import H2Handle, Request, Response, Server, payload, payload_chunks
 
-#: Bound on every wait in these tests.
-IO_TIMEOUT = 10.0
 #: The connection window every HTTP/2 connection starts with (RFC 9113).
 DEFAULT_WINDOW = 65535
-
-
-def connect(server: Server, **kwargs: Any) -> HTTP20Connection:
-    kwargs.setdefault("timeout", IO_TIMEOUT)
-    return HTTP20Connection(server.host, server.port, secure=False, **kwargs)
 
 
 class Recording(BaseFlowControlManager):

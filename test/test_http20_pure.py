@@ -11,10 +11,11 @@ from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFr
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hyper.common.body import request_target
 from hyper.common.exceptions import LocalProtocolError, ProtocolError
 from hyper.common.timeout import Timeout
 from hyper.http20._frames import GoAwaySplitter
-from hyper.http20._headers import build_request_headers, check_token
+from hyper.http20._headers import build_request_headers
 from hyper.http20.stream import Stream
 
 PSEUDO = {b":method": b"GET", b":scheme": b"https", b":authority": b"a.example", b":path": b"/"}
@@ -144,9 +145,9 @@ def test_bad_pseudo_headers_and_tokens() -> None:
         _build([(b":status", b"200")])
     for bad in (b"", b"a b", b"x\r\n"):
         with pytest.raises(LocalProtocolError):
-            check_token(bad, "url")
+            request_target(bad)
     with pytest.raises(TypeError):
-        check_token(3, "url")  # type: ignore[arg-type]
+        request_target(3)  # type: ignore[arg-type]
 
 
 # --- the stream's body bookkeeping ---------------------------------------------------

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from hyper.common import exceptions
-from hyper.common.timeout import Timeout
+from hyper.common.body import HeadersType, normalize_headers
+from hyper.common.timeout import Timeout, TimeoutValue
 from hyper.common.util import parse_host, to_bytestring
 from hyper.http11.parser import parse_response_head
-from hyper.tls import wrap_socket
+from hyper.tls import StrPath, init_context, wrap_socket
 
-__all__ = ["DEFAULT_PROXY_PORT", "MAX_TUNNEL_RESPONSE", "ProxyConfig", "open_socket"]
+__all__ = ["DEFAULT_PROXY_PORT", "MAX_TUNNEL_RESPONSE", "Endpoint", "ProxyConfig", "open_socket"]
 
 log = logging.getLogger(__name__)
 
@@ -205,3 +206,74 @@ def open_socket(
         sock, protocol = wrap_socket(sock, server_hostname or host, ssl_context, force_proto)
     sock.settimeout(timeout.read)
     return sock, protocol
+
+
+class Endpoint:
+    """Where a connection goes and how: what both connection classes share.
+
+    It checks and stores the public ``host``, ``port``, ``secure``,
+    ``ssl_context``, ``proxy_host``, ``proxy_port``, ``proxy_headers`` and
+    ``timeout`` attributes, and opens sockets with them.
+    """
+
+    host: str
+    port: int
+    secure: bool
+    ssl_context: ssl.SSLContext | None
+    timeout: Timeout
+
+    def _init_endpoint(
+        self,
+        host: str,
+        port: int | None,
+        secure: bool | None,
+        ssl_context: ssl.SSLContext | None,
+        verify: bool | StrPath,
+        proxy: tuple[str | None, int | None, HeadersType],
+        timeout: TimeoutValue,
+        default_port: int,
+    ) -> None:
+        """Check and store the arguments common to every connection.
+
+        ``secure`` defaults to true for an https scheme, port 443, or when an
+        ``ssl_context`` is given. ``proxy`` is ``(proxy_host, proxy_port,
+        proxy_headers)``.
+
+        :raises TypeError: for arguments of the wrong type.
+        :raises ValueError: for a bad host, port, proxy or timeout.
+        """
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(f"ssl_context must be an ssl.SSLContext, got {type(ssl_context)!r}")
+        if secure is None and ssl_context is not None:
+            secure = True
+        self.host, self.port, self.secure = parse_host(host, port, secure, default_port)
+        self.ssl_context = ssl_context
+        self._verify = verify
+        proxy_host, proxy_port, proxy_headers = proxy
+        headers = normalize_headers(proxy_headers) if proxy_headers else None
+        self._proxy = ProxyConfig.from_args(proxy_host, proxy_port, headers)
+        self.proxy_host = self._proxy.host if self._proxy else None
+        self.proxy_port = self._proxy.port if self._proxy else None
+        self.proxy_headers = proxy_headers
+        self.timeout = Timeout.coerce(timeout)
+
+    def _open_socket(
+        self, alpn_protocols: tuple[str, ...], tunnel: bool, force_proto: str | None = None
+    ) -> tuple[socket.socket, str | None]:
+        """Open a socket to the endpoint; see :func:`open_socket`.
+
+        Without an ``ssl_context``, one from :func:`hyper.tls.init_context`
+        offering ``alpn_protocols`` is made at the first TLS connection.
+        """
+        if self.secure and self.ssl_context is None:
+            self.ssl_context = init_context(verify=self._verify, alpn_protocols=alpn_protocols)
+        return open_socket(
+            self.host,
+            self.port,
+            secure=self.secure,
+            timeout=self.timeout,
+            ssl_context=self.ssl_context,
+            proxy=self._proxy,
+            tunnel=tunnel,
+            force_proto=force_proto,
+        )

@@ -26,12 +26,12 @@ from hyper.common.body import (
 )
 from hyper.common.bufsocket import DEFAULT_BUFFER_SIZE, BufferedSocket
 from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE, accept_encoding
-from hyper.common.timeout import Deadline, Timeout, TimeoutValue
-from hyper.common.transport import ProxyConfig, open_socket
-from hyper.common.util import HTTPVersion, authority, parse_host
+from hyper.common.timeout import Deadline, TimeoutValue
+from hyper.common.transport import Endpoint
+from hyper.common.util import HTTPVersion, authority
 from hyper.http11.parser import ResponseHead, body_framing, parse_response_head, wants_close
 from hyper.http11.response import HTTP11Response
-from hyper.tls import HTTP11_PROTOCOL, StrPath, init_context
+from hyper.tls import HTTP11_PROTOCOL, StrPath
 
 __all__ = ["HTTP11Connection"]
 
@@ -44,7 +44,7 @@ _METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
 _USER_AGENT = b"hyper/" + __version__.encode()
 
 
-class HTTP11Connection:
+class HTTP11Connection(Endpoint):
     """A connection to one HTTP/1.1 server.
 
     :param host: ``'host'``, ``'host:port'``, ``'[v6addr]:port'`` or
@@ -92,19 +92,16 @@ class HTTP11Connection:
         *,
         max_decoded_size: int = DEFAULT_MAX_DECODED_SIZE,
     ) -> None:
-        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise TypeError(f"ssl_context must be an ssl.SSLContext, got {type(ssl_context)!r}")
-        if secure is None and ssl_context is not None:
-            secure = True
-        self.host, self.port, self.secure = parse_host(host, port, secure, default_port=80)
-        self.ssl_context = ssl_context
-        self._verify = verify
-        headers = normalize_headers(proxy_headers) if proxy_headers else None
-        self._proxy = ProxyConfig.from_args(proxy_host, proxy_port, headers)
-        self.proxy_host = self._proxy.host if self._proxy else None
-        self.proxy_port = self._proxy.port if self._proxy else None
-        self.proxy_headers = proxy_headers
-        self.timeout = Timeout.coerce(timeout)
+        self._init_endpoint(
+            host,
+            port,
+            secure,
+            ssl_context,
+            verify,
+            (proxy_host, proxy_port, proxy_headers),
+            timeout,
+            default_port=80,
+        )
         self._max_decoded_size = max_decoded_size
         self._sock: BufferedSocket | None = None
         self._fresh = False  # the socket has not carried a request yet
@@ -133,17 +130,7 @@ class HTTP11Connection:
     def _connect(self) -> BufferedSocket:
         if self._sock is not None:
             return self._sock
-        if self.secure and self.ssl_context is None:
-            self.ssl_context = init_context(verify=self._verify, alpn_protocols=(HTTP11_PROTOCOL,))
-        sock, _ = open_socket(
-            self.host,
-            self.port,
-            secure=self.secure,
-            timeout=self.timeout,
-            ssl_context=self.ssl_context,
-            proxy=self._proxy,
-            tunnel=False,
-        )
+        sock, _ = self._open_socket((HTTP11_PROTOCOL,), tunnel=False)
         self._sock = BufferedSocket(sock, self.network_buffer_size)
         self._fresh = True
         log.debug("connected to %s:%d (secure=%s)", self.host, self.port, self.secure)

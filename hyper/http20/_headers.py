@@ -30,21 +30,6 @@ CONNECTION_SPECIFIC_HEADERS = frozenset(
 REQUEST_PSEUDO_HEADERS = (b":method", b":scheme", b":authority", b":path", b":protocol")
 #: Methods that send ``content-length: 0`` even without a body.
 _METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
-_FORBIDDEN_IN_TARGET = frozenset(b" \t\r\n\x00")
-
-
-def check_token(value: str | bytes, what: str) -> bytes:
-    """Return a method or request target as bytes, refusing what cannot be sent.
-
-    :raises TypeError: if it is neither str nor bytes.
-    :raises LocalProtocolError: if it is empty or holds whitespace, CR, LF or NUL.
-    """
-    data = value.encode("utf-8") if isinstance(value, str) else value
-    if not isinstance(data, bytes):
-        raise TypeError(f"{what} must be str or bytes, got {type(value).__name__}")
-    if not data or _FORBIDDEN_IN_TARGET.intersection(data):
-        raise LocalProtocolError(f"invalid {what} {data[:100]!r}")
-    return data
 
 
 def _connection_named(pairs: list[tuple[bytes, bytes]]) -> set[bytes]:

@@ -10,10 +10,16 @@ connection class, on top of the same streams and queue.
 from __future__ import annotations
 
 from hyper.common import exceptions
-from hyper.common.body import BodyType, normalize_headers, prepare_body
+from hyper.common.body import (
+    BodyType,
+    check_method,
+    normalize_headers,
+    prepare_body,
+    request_target,
+)
 from hyper.common.timeout import Timeout
 from hyper.http20._driver import Clock, Driver, fresh_error
-from hyper.http20._headers import build_request_headers, check_token
+from hyper.http20._headers import build_request_headers
 from hyper.http20.stream import Stream
 
 __all__ = ["PutRequestMixin"]
@@ -61,7 +67,7 @@ class PutRequestMixin:
         :raises hyper.common.exceptions.LocalProtocolError: for a bad method or URL.
         :raises hyper.common.exceptions.ConnectionError: if connecting fails.
         """
-        pseudo = self._pseudo(check_token(method, "method"), check_token(selector, "selector"))
+        pseudo = self._pseudo(check_method(method), request_target(selector))
         pairs = [(b"accept-encoding", b"identity")] if skip_accept_encoding else []
         with self._io.lock:
             stream = self._new_stream()

@@ -19,21 +19,28 @@ import ssl
 from types import TracebackType
 
 from hyper.common import exceptions
-from hyper.common.body import BodyType, HeadersType, normalize_headers, prepare_body
+from hyper.common.body import (
+    BodyType,
+    HeadersType,
+    check_method,
+    normalize_headers,
+    prepare_body,
+    request_target,
+)
 from hyper.common.bufsocket import BufferedSocket
 from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE
-from hyper.common.timeout import Timeout, TimeoutValue
-from hyper.common.transport import ProxyConfig, open_socket
-from hyper.common.util import HTTPVersion, authority, parse_host
+from hyper.common.timeout import TimeoutValue
+from hyper.common.transport import Endpoint
+from hyper.common.util import HTTPVersion, authority
 from hyper.http20._driver import Clock, Driver, fresh_error
-from hyper.http20._headers import build_request_headers, check_token
+from hyper.http20._headers import build_request_headers
 from hyper.http20._putrequest import PutRequestMixin
 from hyper.http20._session import Session
 from hyper.http20._settings import READ_BUFFER_SIZE
 from hyper.http20.response import HTTP20Response
 from hyper.http20.stream import Stream
 from hyper.http20.window import BaseFlowControlManager, FlowControlManager
-from hyper.tls import H2_PROTOCOL, StrPath, init_context
+from hyper.tls import H2_PROTOCOL, StrPath
 
 __all__ = ["HTTP20Connection"]
 
@@ -45,7 +52,7 @@ PING_DATA_SIZE = 8
 MAX_ERROR_CODE = 2**32 - 1
 
 
-class HTTP20Connection(PutRequestMixin):
+class HTTP20Connection(PutRequestMixin, Endpoint):
     """A connection to one HTTP/2 server.
 
     :param host: ``'host'``, ``'host:port'``, ``'[v6addr]:port'`` or
@@ -118,20 +125,19 @@ class HTTP20Connection(PutRequestMixin):
         max_decoded_size: int = DEFAULT_MAX_DECODED_SIZE,
     ) -> None:
         _check_arguments(ssl_context, window_manager, enable_push, force_proto)
-        if secure is None and ssl_context is not None:
-            secure = True
-        self.host, self.port, self.secure = parse_host(host, port, secure, default_port=443)
-        self.ssl_context = ssl_context
-        self._verify = verify
-        headers = normalize_headers(proxy_headers) if proxy_headers else None
-        self._proxy = ProxyConfig.from_args(proxy_host, proxy_port, headers)
-        self.proxy_host = self._proxy.host if self._proxy else None
-        self.proxy_port = self._proxy.port if self._proxy else None
-        self.proxy_headers = proxy_headers
+        self._init_endpoint(
+            host,
+            port,
+            secure,
+            ssl_context,
+            verify,
+            (proxy_host, proxy_port, proxy_headers),
+            timeout,
+            default_port=443,
+        )
         self.force_proto = force_proto
         self.window_manager: type[BaseFlowControlManager] = window_manager or FlowControlManager
         self.enable_push = enable_push
-        self.timeout = Timeout.coerce(timeout)
         self._max_decoded_size = max_decoded_size
         # The driver's I/O lock guards every field below, the sockets and their streams.
         self._io = Driver(self._open_session)
@@ -160,17 +166,8 @@ class HTTP20Connection(PutRequestMixin):
             self._io.current()
 
     def _open_session(self, generation: int) -> Session:
-        if self.secure and self.ssl_context is None:
-            self.ssl_context = init_context(verify=self._verify, alpn_protocols=(H2_PROTOCOL,))
-        sock, protocol = open_socket(
-            self.host,
-            self.port,
-            secure=self.secure,
-            timeout=self.timeout,
-            ssl_context=self.ssl_context,
-            proxy=self._proxy,
-            tunnel=True,
-            force_proto=self.force_proto,
+        sock, protocol = self._open_socket(
+            (H2_PROTOCOL,), tunnel=True, force_proto=self.force_proto
         )
         if self.secure and protocol != H2_PROTOCOL and self.force_proto is None:
             sock.close()
@@ -221,8 +218,8 @@ class HTTP20Connection(PutRequestMixin):
         :raises hyper.common.exceptions.ConnectionError: if connecting fails,
             or the connection fails while sending.
         """
-        method_b = check_token(method, "method")
-        path = check_token(url, "url")
+        method_b = check_method(method)
+        path = request_target(url)
         pairs = normalize_headers(headers, allow_pseudo=True)
         prepared = prepare_body(body)
         chunks = None if prepared.data is not None else prepared.chunks()
@@ -409,8 +406,6 @@ class HTTP20Connection(PutRequestMixin):
 def _check_arguments(
     ssl_context: object, window_manager: object, enable_push: object, force_proto: object
 ) -> None:
-    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-        raise TypeError(f"ssl_context must be an ssl.SSLContext, got {type(ssl_context)!r}")
     if window_manager is not None and not (
         isinstance(window_manager, type) and issubclass(window_manager, BaseFlowControlManager)
     ):
