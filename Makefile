@@ -31,3 +31,6 @@ lint type docs: $(VENV)/.tox-installed
 
 clean:
 	rm -rf $(VENV) .tox docs/build build dist *.egg-info
+
+## Benchmarks against httpx, niquests, pycurl, curl and h2load: make bench, make bench-quick
+include bench/bench.mk
