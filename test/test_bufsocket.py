@@ -11,6 +11,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -553,3 +554,33 @@ def test_tls_ragged_eof_is_eof(tls_pair: tuple[ssl.SSLSocket, ssl.SSLSocket]) ->
     assert buffered.recv(100) == b"partial"
     assert buffered.recv(100) == b""
     assert buffered.recv(DIRECT_READ_SIZE) == b""  # the direct path too
+
+
+def test_fill_takes_every_waiting_tls_record_at_once(
+    tls_pair: tuple[ssl.SSLSocket, ssl.SSLSocket],
+) -> None:
+    client, server = tls_pair
+    data = bytes(range(256)) * 256  # 64 KiB: at least four TLS records
+    server.sendall(data)
+    deadline = time.monotonic() + WAIT
+    while len(select.select([client.fileno()], [], [], 0)[0]) == 0:  # wait for the bytes
+        assert time.monotonic() < deadline
+    time.sleep(0.05)  # let every record reach the socket
+    buffered = BufferedSocket(client, buffer_size=128 * 1024)
+    first = buffered.fill()
+    assert first > 16384  # more than one record in one call
+    assert client.gettimeout() == WAIT  # the timeout is restored after the extra reads
+    while len(buffered.buffer) < len(data):
+        assert buffered.fill()
+    assert bytes(buffered.buffer) == data
+
+
+def test_fill_does_not_block_for_more_than_is_waiting(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, peer = pair
+    peer.sendall(b"abc")
+    buffered = BufferedSocket(ours)
+    started = time.monotonic()
+    assert buffered.fill() == 3
+    assert time.monotonic() - started < WAIT / 2

@@ -37,6 +37,9 @@ COMPACT_FRACTION = 4
 #: A :meth:`~BufferedSocket.recv` or :meth:`~BufferedSocket.readinto` of at least
 #: this many bytes, with nothing buffered, reads straight into the caller's memory.
 DIRECT_READ_SIZE = 16384
+#: :meth:`BufferedSocket.fill` keeps reading what is already waiting only while
+#: at least this much room is left (one TLS record's worth).
+GREEDY_READ_ROOM = 16384
 #: Largest single read :meth:`BufferedSocket.recv` allocates for, however large
 #: the ``amt`` asked for (it returns at most what one system call gives anyway).
 MAX_RECV_SIZE = 1024 * 1024
@@ -107,11 +110,14 @@ class BufferedSocket:
             self._start = self._end = 0
 
     def fill(self) -> int:
-        """Read once from the socket into the buffer's free space.
+        """Read from the socket into the buffer's free space.
 
-        It blocks for at most one ``recv_into`` (and the socket's timeout).
-        The buffered bytes are first moved to the front of the buffer when
-        little room is left behind them.
+        It blocks for at most one ``recv_into`` (and the socket's timeout),
+        then takes whatever else is already waiting, without blocking, while
+        room is left: a TLS socket hands over one record (16 KiB at most) per
+        read, and batching them means one round of protocol processing per
+        buffer rather than per record. The buffered bytes are first moved to
+        the front of the buffer when little room is left behind them.
 
         :returns: the number of bytes read; 0 means the peer closed the connection.
         :raises BufferError: if the buffer is already full: the caller must
@@ -129,7 +135,32 @@ class BufferedSocket:
             raise BufferError(f"read buffer full ({size} bytes): consume buffered data first")
         count = self._recv_into(self._view[self._end :])
         self._end += count
+        if count:
+            count += self._fill_ready()
         return count
+
+    def _fill_ready(self) -> int:
+        """Read, without blocking, what is already waiting, while room is left."""
+        total = 0
+        timeout = self.sock.gettimeout()
+        self.sock.settimeout(0.0)
+        try:
+            while len(self._buf) - self._end >= GREEDY_READ_ROOM:
+                try:
+                    count = self.sock.recv_into(self._view[self._end :])
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    break  # the next fill() reports the end
+                except OSError as exc:
+                    raise _translate(exc, "read") from exc
+                if not count:
+                    break
+                self._end += count
+                total += count
+        finally:
+            self.sock.settimeout(timeout)
+        return total
 
     def _compact(self) -> None:
         """Move the unread bytes to the start of the buffer."""
