@@ -1,4 +1,4 @@
-# Two commands for a newcomer: `make test` (everything) and, later, `make demo`.
+# Two commands for a newcomer: `make test` (everything) and `make demo`.
 # The virtualenv is created on first use and refreshed when the pins change.
 
 PYTHON ?= python3
@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: test check lint type docs clean
+.PHONY: test demo stress check lint type docs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ## Run every test: unit, in-process integration and real-server (test_release/).
 test: $(VENV)/.installed
 	$(PY) -bb -m pytest test test_release $(PYTEST_ARGS)
+
+## Many requests over one HTTP/2 connection to an in-process server (no network needed).
+demo: $(VENV)/.installed
+	$(PY) examples/demo.py
+
+## The HTTP/2 thread tests 20 times under python -X dev (about 80 s on 2 cores); CI runs it.
+stress: $(VENV)/.installed
+	HYPER_STRESS_ROUNDS=20 $(PY) -X dev -bb -m pytest -p no:cacheprovider -q -n 2 \
+		test/test_http20_threads.py test_release/test_http20_threads_release.py
 
 $(VENV)/.tox-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -c constraints.txt tox

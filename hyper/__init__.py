@@ -10,6 +10,7 @@ import logging
 
 __version__ = "1.0.0.dev0"
 
+from hyper.common.connection import HTTPConnection
 from hyper.common.exceptions import HyperError
 from hyper.common.timeout import Timeout
 from hyper.common.util import HTTPVersion
@@ -23,6 +24,7 @@ __all__ = [
     "HTTP11Response",
     "HTTP20Connection",
     "HTTP20Response",
+    "HTTPConnection",
     "HTTPVersion",
     "HyperError",
     "Timeout",

@@ -10,6 +10,7 @@ server closed while idle is noticed before reuse and replaced.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from types import TracebackType
 
@@ -42,6 +43,10 @@ SMALL_BODY_SIZE = 64 * 1024
 #: Methods that send ``Content-Length: 0`` even without a body.
 _METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
 _USER_AGENT = b"hyper/" + __version__.encode()
+# An HTTP/2 frame header, as far as telling an HTTP/2 server's answer apart.
+_FRAME_HEADER_SIZE = 9
+_SETTINGS_FRAME_TYPE = 4
+_SETTING_SIZE = 6
 
 
 class HTTP11Connection(Endpoint):
@@ -135,6 +140,14 @@ class HTTP11Connection(Endpoint):
         self._fresh = True
         log.debug("connected to %s:%d (secure=%s)", self.host, self.port, self.secure)
         return self._sock
+
+    def _adopt(self, sock: socket.socket) -> None:
+        """Use a socket already connected (and TLS-wrapped) to this endpoint,
+        for :class:`~hyper.common.connection.HTTPConnection`, whose handshake
+        chose HTTP/1.1 by ALPN; later sockets are opened as usual."""
+        self._drop_socket()
+        self._sock = BufferedSocket(sock, self.network_buffer_size)
+        self._fresh = True
 
     def _socket_for_request(self) -> BufferedSocket:
         """The socket the next request goes on: the kept-alive one if it is
@@ -274,11 +287,36 @@ class HTTP11Connection(Endpoint):
         :raises hyper.common.exceptions.ReadTimeout: if the server did not
             answer in time.
         """
-        if self._method is None or self._sock is None:
+        return self._response_for(self._next_head())
+
+    #: The old hyper's name for :meth:`get_response`.
+    getresponse = get_response
+
+    def _next_head(self) -> ResponseHead:
+        """Read the head answering the request just sent; drop the socket if that fails."""
+        sock = self._sock
+        if self._method is None or sock is None:
             raise exceptions.LocalProtocolError("no request is waiting for a response")
-        sock, method, deadline = self._sock, self._method, self._deadline
         try:
-            head = self._read_head(sock, deadline)
+            return self._read_head(sock, self._deadline)
+        except exceptions.HyperError as exc:
+            http2 = isinstance(exc, exceptions.InvalidResponseError) and _starts_like_http2(
+                sock.buffer
+            )
+            self._drop_socket()
+            if http2:
+                raise exceptions.InvalidResponseError(
+                    "the server answered with HTTP/2 frames: it speaks only HTTP/2 here "
+                    "(use HTTP20Connection, or force_proto='h2')"
+                ) from exc
+            raise
+
+    def _response_for(self, head: ResponseHead) -> HTTP11Response:
+        """The response object for a head just read by :meth:`_next_head`."""
+        sock, method, deadline = self._sock, self._method, self._deadline
+        if sock is None or method is None:
+            raise exceptions.LocalProtocolError("no request is waiting for a response")
+        try:
             framing, length = body_framing(head, method)
         except exceptions.HyperError:
             self._drop_socket()
@@ -292,8 +330,21 @@ class HTTP11Connection(Endpoint):
             self._response = response
         return response
 
-    #: The old hyper's name for :meth:`get_response`.
-    getresponse = get_response
+    def _take_socket(self) -> BufferedSocket:
+        """Give up the socket of an exchange the server answered with 101
+        (for :class:`~hyper.common.connection.HTTPConnection`'s switch to
+        HTTP/2): bytes after the 101 head stay in its buffer, and this
+        connection forgets it (the next request opens a new one).
+
+        :raises hyper.common.exceptions.LocalProtocolError: if there is no socket.
+        """
+        sock = self._sock
+        if sock is None:
+            raise exceptions.LocalProtocolError("no socket to hand over")
+        self._sock = None
+        self._method = None
+        self._response = None
+        return sock
 
     def _read_head(self, sock: BufferedSocket, deadline: Deadline | None) -> ResponseHead:
         while True:
@@ -339,3 +390,15 @@ class HTTP11Connection(Endpoint):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _starts_like_http2(data: memoryview) -> bool:
+    """Whether ``data`` starts like an HTTP/2 server's first frame: a
+    SETTINGS frame header (type 4, a length made of 6-byte settings) on
+    stream 0, which is how an HTTP/2-only server answers an HTTP/1.1 request."""
+    head = bytes(data[:_FRAME_HEADER_SIZE])
+    if len(head) < _FRAME_HEADER_SIZE:
+        return False
+    length = int.from_bytes(head[:3], "big")
+    stream = int.from_bytes(head[5:], "big") & 0x7FFFFFFF
+    return head[3] == _SETTINGS_FRAME_TYPE and length % _SETTING_SIZE == 0 and stream == 0

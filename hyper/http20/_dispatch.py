@@ -4,8 +4,10 @@
 use for (priority, ALTSVC, unknown frames, a SETTINGS ACK) are logged and
 dropped. PING frames and SETTINGS are acknowledged by h2 itself; here we only
 note that the server's SETTINGS arrived (its stream limit is then known) and
-which PING ACKs came back. Handlers never block and never touch the socket:
-the session flushes whatever they queue once the whole batch is handled.
+which PING ACKs came back: those of hyper's own PINGs give a round trip,
+those of :meth:`~hyper.http20.connection.HTTP20Connection.ping` wake its
+caller. Handlers never block and never touch the socket: the session flushes
+whatever they queue once the whole batch is handled.
 """
 
 from __future__ import annotations
@@ -96,8 +98,13 @@ def _on_settings(session: Session, event: h2.events.RemoteSettingsChanged) -> No
 
 
 def _on_ping_ack(session: Session, event: h2.events.PingAckReceived) -> None:
-    if event.ping_data is not None:
-        session.ping_acks.add(event.ping_data)
+    data = event.ping_data or b""
+    if session.rtt.acknowledged(data):
+        return  # one of hyper's own: a round trip measured
+    if data in session.awaited_pings:
+        session.ping_acks.add(data)
+    else:  # late (the caller gave up) or never sent: keep nothing a server controls
+        log.debug("socket %d: ignoring unexpected PING ACK %r", session.generation, data)
 
 
 def _on_push(session: Session, event: h2.events.PushedStreamReceived) -> None:

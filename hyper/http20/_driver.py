@@ -1,16 +1,27 @@
 """The I/O lock, the sockets of one HTTP/2 connection, and how threads wait on them.
 
-There is no background thread. A thread that needs something from the
+There is no background thread (except the opt-in keepalive timer of
+:mod:`hyper.http20._liveness`). A thread that needs something from the
 server (a response head, body bytes, window for an upload, a PING ACK)
 calls :meth:`Driver.wait`. If no thread is reading that socket, it becomes
 the reader: it marks the socket taken, waits for readability with the lock
 *released*, takes the lock back, reads once, dispatches every event to
-every stream, sends what the windows now allow, flushes, and wakes all
-waiters (``notify_all`` on the one condition). Otherwise it sleeps on the
-condition and checks again after each batch, taking over as the reader
-when the current one leaves. A failure is stored on the session and its
-streams before the waiters are woken, so nobody sleeps on a stream another
-thread has completed or that can no longer complete.
+every stream, sends what the windows now allow, flushes, and wakes the
+waiters whose condition now holds. Otherwise it sleeps on its own
+condition (bound to the one lock) until woken or its time is up.
+
+The rules that keep this free of deadlocks and lost wake-ups:
+
+* every change a waiter may be waiting for happens under the lock and is
+  followed by :meth:`Driver.after_io`, which wakes each waiter whose
+  condition holds (or whose socket or stream failed);
+* a thread only sleeps while another thread is the reader of its socket;
+  whenever a socket is left without a reader (a round ends, a waiter gives
+  up) one of its remaining waiters is woken to take over;
+* a failure is stored on the session and its streams before anyone is
+  woken, so nobody sleeps on a stream another thread has completed or that
+  can no longer complete; a failure also shuts the socket down, which ends
+  the reader's poll at once.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from collections.abc import Callable
 
 from hyper.common import exceptions
 from hyper.common.timeout import Deadline
+from hyper.http20 import _liveness
 from hyper.http20._session import Session
 from hyper.http20.stream import Stream
 
@@ -72,6 +84,17 @@ def fresh_error(error: BaseException) -> BaseException:
     return clone
 
 
+class _Waiter:
+    """A thread asleep in :meth:`Driver.wait`: its condition and what it waits for."""
+
+    __slots__ = ("cond", "done", "session")
+
+    def __init__(self, lock: threading.Lock, session: Session, done: Callable[[], bool]) -> None:
+        self.cond = threading.Condition(lock)
+        self.session = session
+        self.done = done
+
+
 class Driver:
     """The sockets of one connection and the lock guarding them.
 
@@ -79,19 +102,22 @@ class Driver:
     state machines and streams, and the owning connection's own tables.
 
     :param connect: opens a new started session for a socket generation.
+    :param keepalive: the keepalive interval in seconds, or ``None``.
 
     :ivar session: the session new requests go on, if any.
     :ivar sessions: every session still in use (the current one and those
         draining after a GOAWAY).
     """
 
-    def __init__(self, connect: Callable[[int], Session]) -> None:
+    def __init__(self, connect: Callable[[int], Session], keepalive: float | None = None) -> None:
         self.lock = threading.Lock()
-        self.cond = threading.Condition(self.lock)
         self.session: Session | None = None
         self.sessions: list[Session] = []
+        self.probing: dict[Session, bytes] = {}  # liveness PINGs in flight
         self._connect = connect
         self._generation = 0
+        self._waiters: list[_Waiter] = []
+        self._keepalive = None if keepalive is None else _liveness.Keepalive(self, keepalive)
 
     @property
     def state(self) -> str:
@@ -100,6 +126,11 @@ class Driver:
         if session is not None and session.accepting:
             return "open"
         return "draining" if self.sessions else "idle"
+
+    @property
+    def waiting(self) -> int:
+        """How many threads are asleep waiting for a socket."""
+        return len(self._waiters)
 
     def current(self) -> Session:
         """The session for a new request, connecting if there is none that
@@ -111,7 +142,24 @@ class Driver:
             self._generation += 1
             self.session = self._connect(self._generation)
             self.sessions.append(self.session)
+        if self._keepalive is not None:
+            self._keepalive.ensure_running()
         return self.session
+
+    def fresh(self, idle_after: float | None, read_timeout: float | None) -> Session:
+        """:meth:`current`, after making sure an idle socket is still alive
+        (see :func:`hyper.http20._liveness.check_idle`). Call holding the lock.
+
+        :param idle_after: seconds of silence after which a PING confirms
+            the socket; ``None``: never.
+        :param read_timeout: the connection's read timeout (bounds the PING).
+        :raises hyper.common.exceptions.ConnectionError: if connecting fails.
+        """
+        session = self.session
+        if session is not None and session.accepting and session.idle:
+            bound = _liveness.probe_timeout(read_timeout, session.rtt.rtt)
+            _liveness.check_idle(self, session, idle_after, Clock(bound, None))
+        return self.current()
 
     def progress_nowait(self, session: Session) -> None:
         """Read what has already arrived (if no thread is reading), send what
@@ -133,14 +181,31 @@ class Driver:
 
         :raises hyper.common.exceptions.ReadTimeout: if ``clock`` runs out.
         """
-        while not ready():
+
+        def done() -> bool:
             if session.error is not None or (stream is not None and stream.error is not None):
-                return
-            wait = clock.next_wait()
-            if session.reader_active:
-                self.cond.wait(wait)
-            else:
-                self._read_round(session, wait)
+                return True
+            # A socket retired after a GOAWAY can make no more progress.
+            return ready() or session.sock.closed
+
+        try:
+            while not done():
+                wait = clock.next_wait()
+                if session.reader_active:
+                    self._sleep(session, done, wait)
+                else:
+                    self._read_round(session, wait)
+        finally:
+            self._hand_over(session)
+
+    def _sleep(self, session: Session, done: Callable[[], bool], wait: float | None) -> None:
+        """Sleep until woken (or ``wait`` seconds) while another thread reads."""
+        waiter = _Waiter(self.lock, session, done)
+        self._waiters.append(waiter)
+        try:
+            waiter.cond.wait(wait)
+        finally:
+            self._waiters.remove(waiter)
 
     def _read_round(self, session: Session, wait: float | None) -> None:
         """Be the reader of ``session`` for one batch."""
@@ -159,22 +224,51 @@ class Driver:
                 session.pump()
         finally:
             session.reader_active = False
-            self.after_io()
+            # No new reader is woken here: this thread reads on, or hands
+            # over as it leaves wait().
+            self.after_io(hand_over=False)
 
-    def after_io(self) -> None:
-        """Close sockets nobody needs any more and wake every waiter."""
+    def after_io(self, hand_over: bool = True) -> None:
+        """Close sockets nobody needs any more and wake the waiters whose
+        condition now holds (and, with ``hand_over``, one waiter of each
+        socket left without a reader, to read it)."""
         for session in list(self.sessions):
             if session.error is not None or (session.goaway is not None and session.idle):
                 log.debug("socket %d retired: %r", session.generation, session.error or "GOAWAY")
                 session.close_socket()
                 self.sessions.remove(session)
+                self.probing.pop(session, None)
                 if session is self.session:
                     self.session = None
-        self.cond.notify_all()
+        handed: set[Session] = set()
+        for waiter in self._waiters:
+            if waiter.done():
+                waiter.cond.notify()
+            elif hand_over and not waiter.session.reader_active and waiter.session not in handed:
+                handed.add(waiter.session)
+                waiter.cond.notify()
+
+    def _hand_over(self, session: Session) -> None:
+        """A thread leaves :meth:`wait`: if nobody reads ``session`` now,
+        wake one of its waiters to take over."""
+        if session.reader_active:
+            return
+        for waiter in self._waiters:
+            if waiter.session is session:
+                waiter.cond.notify()
+                return
+
+    def keepalive_tick(self) -> None:
+        """One round of the keepalive timer (see :mod:`hyper.http20._liveness`)."""
+        with self.lock:
+            if self._keepalive is not None:
+                self._keepalive.tick(self)
 
     def close(self, error_code: int) -> None:
-        """Send GOAWAY on every socket, close them, fail what was pending.
-        Call holding the lock."""
+        """Send GOAWAY on every socket, close them, fail what was pending,
+        stop the keepalive timer. Call holding the lock."""
+        if self._keepalive is not None:
+            self._keepalive.stop()
         for session in self.sessions:
             if session.error is None:
                 session.h2.close_connection(error_code)

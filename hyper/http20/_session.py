@@ -30,6 +30,7 @@ from hyper.common import exceptions
 from hyper.common.bufsocket import BufferedSocket
 from hyper.http20 import _dispatch
 from hyper.http20._frames import GoAwaySplitter
+from hyper.http20._rtt import PingKind, RttEstimator
 from hyper.http20._settings import (
     CONNECTION_WINDOW_SIZE,
     FLUSH_SIZE,
@@ -118,7 +119,12 @@ class Session:
         self.h2.max_inbound_frame_size = MAX_FRAME_SIZE
         self.h2.decoder.max_header_list_size = MAX_HEADER_LIST_SIZE
         self._manager_class = window_manager
+        #: The PINGs in flight and the round trips they measured.
+        self.rtt = RttEstimator()
+        #: When bytes last arrived (on the clock of :attr:`rtt`).
+        self.last_received = self.rtt.now()
         self.window = window_manager(CONNECTION_WINDOW_SIZE)
+        self.window._attach(self.rtt, connection_level=True)
         self.streams: dict[int, Stream] = {}
         self.queue: collections.deque[Stream] = collections.deque()
         self._senders: dict[Stream, None] = {}  # an ordered set
@@ -126,7 +132,8 @@ class Session:
         self.goaway: exceptions.ConnectionTerminatedError | None = None
         self.settings_received = False
         self.reader_active = False
-        self.ping_acks: set[bytes] = set()
+        self.ping_acks: set[bytes] = set()  # ACKs of the user's PINGs...
+        self.awaited_pings: set[bytes] = set()  # ... of which these are awaited
         self._splitter = GoAwaySplitter(MAX_FRAME_SIZE)
         self._write_timeout = write_timeout
         self._unflushed = 0
@@ -136,12 +143,16 @@ class Session:
         return f"<Session {self.generation} {state} streams={len(self.streams)}>"
 
     def start(self) -> None:
-        """Send the preface, our SETTINGS and the connection window increment.
+        """Send the preface, our SETTINGS, the connection window increment and
+        a PING to measure the round trip.
 
         :raises hyper.common.exceptions.ConnectionError: if sending fails.
         """
         self.h2.initiate_connection()
         self.open_window(CONNECTION_WINDOW_SIZE - self.h2.inbound_flow_control_window, None)
+        # Measure the round trip now: the server answers it before it reads
+        # any request, so the ACK waits behind no response.
+        self.rtt_ping()
         self.flush()
 
     @property
@@ -215,6 +226,7 @@ class Session:
             return False
         try:
             wire = self.h2.get_next_available_stream_id()
+            self.rtt_ping()  # if due (a socket not opened by start()); ahead of the request
             self.h2.send_headers(wire, headers, end_stream=end)
         except h2.exceptions.NoAvailableStreamIDError:
             # Like a GOAWAY from ourselves: this socket takes no new streams.
@@ -230,6 +242,7 @@ class Session:
         stream.wire_id = wire
         stream.local_closed = end
         stream.window = self._manager_class(STREAM_WINDOW_SIZE)
+        stream.window._attach(self.rtt, connection_level=False)
         self.streams[wire] = stream
         if not end:
             self._senders[stream] = None
@@ -295,12 +308,15 @@ class Session:
         """Read once from the socket and process what came. A failure is stored."""
         try:
             self.sock.settimeout(LOCKED_READ_TIMEOUT)
-            count = self.sock.fill()
+            # Bytes may wait in the buffer already: those a server sent right
+            # after its 101 answer to an h2c Upgrade offer.
+            count = len(self.sock.buffer) or self.sock.fill()
         except exceptions.ReadTimeout:
             return  # readable, but no whole TLS record yet: wait again
         except exceptions.HyperError as exc:
             self.fail(exc)
             return
+        self.last_received = self.rtt.now()
         if not count:
             self.fail(
                 self.goaway or exceptions.ConnectionResetError("the server closed the connection")
@@ -320,8 +336,18 @@ class Session:
         except exceptions.ProtocolError as exc:
             self.h2.close_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR)
             self.fail(exc)
+        except Exception as exc:  # a bug: end this socket, so no waiter is left behind
+            self._internal_error(exc)
         else:
             self._count_unseen_data()
+            if self.streams:
+                self.rtt_ping()  # while data flows, refresh the round-trip estimate
+
+    def _internal_error(self, exc: Exception) -> None:
+        log.exception("socket %d: failed to process what the server sent", self.generation)
+        error = exceptions.ConnectionError(f"internal error processing frames: {exc!r}")
+        error.__cause__ = exc
+        self.fail(error)
 
     def _count_unseen_data(self) -> None:
         """Tell the connection's manager of DATA that h2 took without an event.
@@ -348,6 +374,17 @@ class Session:
         if stream is not None and not stream.released:
             stream.receive_data(data, flow_controlled_length)
 
+    def send_ping(self, kind: bytes) -> bytes:
+        """Queue one of hyper's own PINGs (see :mod:`hyper.http20._rtt`); its payload."""
+        payload = self.rtt.new_ping(kind)
+        self.h2.ping(payload)
+        return payload
+
+    def rtt_ping(self) -> None:
+        """Queue a round-trip PING if one is due (none in flight, none for a while)."""
+        if self.error is None and self.rtt.rtt_ping_due():
+            self.send_ping(PingKind.RTT)
+
     def open_window(self, increment: int, wire_id: int | None) -> None:
         """Queue a WINDOW_UPDATE a window manager asked for (if any)."""
         if increment <= 0 or self.error is not None:
@@ -357,18 +394,24 @@ class Session:
         except (ValueError, *_STREAM_GONE, h2.exceptions.FlowControlError) as exc:
             log.debug("window increment %d on %s not sent: %s", increment, wire_id, exc)
 
-    def consumed(self, stream: Stream, freed: int) -> None:
+    def consumed(self, stream: Stream, freed: int) -> bool:
         """The application read ``freed`` flow-controlled bytes of a stream.
 
         The stream's manager decides whether to send a WINDOW_UPDATE; if so
         it is sent now, since the server may be waiting for it.
+
+        :returns: whether anything was sent (the wire moved on).
         """
         if stream.window is None or freed <= 0:
-            return
+            return False
+        if stream.window._rtt_source is None:  # made elsewhere (the h2c upgrade)
+            stream.window._attach(self.rtt, connection_level=False)
         increment = stream.window._handle_frame(freed)
         if increment > 0 and not stream.remote_ended and stream.wire_id in self.streams:
             self.open_window(increment, stream.wire_id)
             self.pump()
+            return True
+        return False
 
     def on_goaway(self, frame: GoAwayFrame) -> None:
         """The server will take no new streams: fail those above its last one."""

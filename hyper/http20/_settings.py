@@ -17,10 +17,14 @@ __all__ = [
     "CONNECTION_WINDOW_SIZE",
     "FLUSH_SIZE",
     "GOODBYE_TIMEOUT",
+    "IDLE_CHECK_AFTER",
+    "KEEPALIVE_CHECKS_PER_INTERVAL",
     "LOCKED_READ_TIMEOUT",
     "MAX_FRAME_SIZE",
     "MAX_HEADER_LIST_SIZE",
     "PRE_SETTINGS_STREAM_LIMIT",
+    "PROBE_RTT_MULTIPLE",
+    "PROBE_TIMEOUT",
     "READ_BUFFER_SIZE",
     "SEND_QUANTUM",
     "STREAM_WINDOW_SIZE",
@@ -76,6 +80,26 @@ GOODBYE_TIMEOUT = 1.0
 #: TLS it may hold only part of a record or a session ticket, and then the
 #: read gives up after this long and the thread waits again outside the lock.
 LOCKED_READ_TIMEOUT = 0.02
+
+#: Seconds without a byte from the server after which a socket with no open
+#: stream is confirmed with a PING before it takes a new request. Servers
+#: close idle connections after some seconds (h2o after 10, nginx after 75
+#: by default), NAT boxes after minutes; a few seconds of silence make a
+#: round trip per request that follows a pause, a small price next to a
+#: request lost on a dead socket. (``HTTP20Connection.idle_check_after``.)
+IDLE_CHECK_AFTER = 5.0
+
+#: The longest wait for the ACK of that PING, in seconds, on a link whose
+#: round trip is short; a slower link gets PROBE_RTT_MULTIPLE round trips.
+#: Never longer than the read timeout. An unanswered socket is closed and the
+#: request goes on a new one.
+PROBE_TIMEOUT = 2.0
+PROBE_RTT_MULTIPLE = 4
+
+#: The keepalive timer looks at the sockets this many times per interval, so
+#: a PING follows 1 to 1.5 intervals of silence and an unanswered one is
+#: noticed within 1.5 intervals of being sent.
+KEEPALIVE_CHECKS_PER_INTERVAL = 2
 
 #: The ``user-agent`` sent unless the request names one.
 USER_AGENT = b"hyper/" + __version__.encode()

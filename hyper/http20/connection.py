@@ -32,11 +32,12 @@ from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE
 from hyper.common.timeout import TimeoutValue
 from hyper.common.transport import Endpoint
 from hyper.common.util import HTTPVersion, authority
+from hyper.http20 import _upgrade
 from hyper.http20._driver import Clock, Driver, fresh_error
 from hyper.http20._headers import build_request_headers
 from hyper.http20._putrequest import PutRequestMixin
 from hyper.http20._session import Session
-from hyper.http20._settings import READ_BUFFER_SIZE
+from hyper.http20._settings import IDLE_CHECK_AFTER, READ_BUFFER_SIZE
 from hyper.http20.response import HTTP20Response
 from hyper.http20.stream import Stream
 from hyper.http20.window import BaseFlowControlManager, FlowControlManager
@@ -84,8 +85,15 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         blocking call (a response head, a body read, a window wait, a PING);
         ``total`` bounds each response from its request to its last byte.
     :param max_decoded_size: the cap on a whole-body ``read()`` of an encoded body.
+    :param keepalive: send a PING on a socket silent for this many seconds,
+        from a small daemon thread (started with the first socket, stopped
+        by :meth:`close`), and fail the socket (every waiter gets a
+        :class:`~hyper.common.exceptions.ConnectionError`; the next request
+        reconnects) when such a PING goes unanswered for as long. ``None``
+        (the default): no thread, no PING unless a request finds the
+        connection idle (see :attr:`idle_check_after`).
     :raises TypeError: for unknown or mistyped arguments.
-    :raises ValueError: for a bad host, port or timeout.
+    :raises ValueError: for a bad host, port, timeout or keepalive.
 
     Flow control: one ``window_manager`` instance is made per socket, with
     the 16 MiB connection window we open at the start, and one per stream
@@ -96,16 +104,34 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
     size passed is the flow-controlled length (padding included). A positive
     increment returned becomes a WINDOW_UPDATE, sent with the next write (at
     once after a read by the application); a stream's is dropped once the
-    server has ended that stream. ``blocked()`` is never called.
+    server has ended that stream. ``blocked()`` is never called. Each
+    manager's :attr:`~hyper.http20.window.BaseFlowControlManager.rtt` is the
+    socket's round-trip estimate, measured with a PING sent with the
+    connection preface (so with the first request, which opens the socket)
+    and then at most once a second while DATA arrives.
+
+    Liveness: before a request goes on a socket with no open stream, what
+    has already arrived is read (a close or GOAWAY found there means a new
+    socket), and if nothing has come from the server for
+    :attr:`idle_check_after` seconds a PING confirms the socket first
+    (waiting at most 2 s, or 4 round trips, within the read timeout); an
+    unanswered socket is closed and the request goes on a new one.
 
     Thread-safe: any number of threads may send requests and read responses
-    on one connection (one response is read by one thread at a time). Usable
-    as a context manager, which closes it.
+    on one connection (one response is read by one thread at a time). One
+    thread at a time reads the socket, for every stream; the others sleep
+    until their own stream has what they wait for, and never on a stream
+    another thread has completed. A failure of the socket wakes every
+    waiting thread with its error; every wait is bounded by the read
+    timeout. Usable as a context manager, which closes it.
     """
 
     version = HTTPVersion.http20
     #: Size of the read buffer of each socket.
     network_buffer_size = READ_BUFFER_SIZE
+    #: Seconds without a byte from the server after which an idle socket is
+    #: confirmed with a PING before it takes a request; ``None``: never.
+    idle_check_after: float | None = IDLE_CHECK_AFTER
 
     def __init__(
         self,
@@ -123,8 +149,10 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         timeout: TimeoutValue = None,
         *,
         max_decoded_size: int = DEFAULT_MAX_DECODED_SIZE,
+        keepalive: float | None = None,
     ) -> None:
         _check_arguments(ssl_context, window_manager, enable_push, force_proto)
+        _check_keepalive(keepalive)
         self._init_endpoint(
             host,
             port,
@@ -140,7 +168,8 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         self.enable_push = enable_push
         self._max_decoded_size = max_decoded_size
         # The driver's I/O lock guards every field below, the sockets and their streams.
-        self._io = Driver(self._open_session)
+        self._io = Driver(self._open_session, keepalive)
+        self.keepalive = keepalive
         self._streams: dict[int, Stream] = {}  # logical ID -> stream, oldest first
         self._building: dict[int, tuple[dict[bytes, bytes], list[tuple[bytes, bytes]]]] = {}
         self._next_id = 1
@@ -186,6 +215,45 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
             raise
         log.debug("socket %d to %s:%d ready", generation, self.host, self.port)
         return session
+
+    def _adopt(self, sock: BufferedSocket, upgraded: bool = False) -> None:
+        """Start on a socket already agreed on HTTP/2 (for
+        :class:`~hyper.common.connection.HTTPConnection`); later sockets, after
+        a GOAWAY or a failure, are opened as usual.
+
+        :param sock: a fresh TLS socket whose ALPN chose ``h2``; or, with
+            ``upgraded``, the socket on which the server answered an h2c
+            Upgrade offer with 101 (bytes it sent after the 101 may wait in
+            the buffer). The request already sent then becomes stream 1,
+            half-closed, whose response ``get_response(1)`` returns.
+        :raises RuntimeError: if this connection has been used already.
+        :raises hyper.common.exceptions.ConnectionError: if sending the preface fails.
+        """
+        with self._io.lock:
+            if self._io.sessions or self._next_id != 1:
+                raise RuntimeError("only an unused HTTP20Connection can adopt a socket")
+            session = Session(
+                sock,
+                1,
+                enable_push=self.enable_push,
+                window_manager=self.window_manager,
+                write_timeout=self.timeout.read,
+            )
+            try:
+                if upgraded:
+                    _upgrade.start_upgraded(session)
+                else:
+                    session.start()
+            except exceptions.HyperError:
+                session.close_socket()
+                raise
+            if upgraded:  # registered before anything is read: its response may be buffered
+                stream = Stream(self._next_id, session, self.timeout.deadline())
+                self._next_id += 2
+                self._streams[stream.logical_id] = stream
+                _upgrade.adopt_stream(session, stream, self.window_manager)
+            self._io.session = session
+            self._io.sessions.append(session)
 
     # --- sending ---------------------------------------------------------
 
@@ -240,7 +308,7 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         }
 
     def _new_stream(self) -> Stream:
-        session = self._io.current()
+        session = self._io.fresh(self.idle_check_after, self.timeout.read)
         stream = Stream(self._next_id, session, self.timeout.deadline())
         self._next_id += 2
         self._streams[stream.logical_id] = stream
@@ -251,6 +319,8 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
 
         :raises: the stream's error, if it failed already (nothing was sent).
         """
+        if not stream.session.accepting:  # it failed since putrequest(): nothing was sent
+            stream.session = self._io.current()
         session = stream.session
         stream.submitted = True
         session.queue.append(stream)
@@ -293,12 +363,16 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         """
         with self._io.lock:
             stream = self._pick(stream_id)
+            stream.response_taken = True  # claimed: no other thread picks it meanwhile
             clock = Clock(self.timeout.read, stream.deadline)
-            self._io.wait(stream.session, lambda: stream.status is not None, clock, stream)
+            try:
+                self._io.wait(stream.session, lambda: stream.status is not None, clock, stream)
+            except BaseException:  # a timeout: still pending, it may be asked for again
+                stream.response_taken = False
+                raise
             if stream.status is None:
                 self._forget(stream)
                 raise fresh_error(stream.error or exceptions.ProtocolError("no response"))
-            stream.response_taken = True
         return HTTP20Response(self, stream, self._max_decoded_size)
 
     #: The old hyper's name for :meth:`get_response`.
@@ -325,7 +399,8 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
                 stream.session, lambda: stream.buffered > 0 or stream.remote_ended, clock, stream
             )
             data, freed = stream.take(amt)
-            stream.session.consumed(stream, freed)
+            if stream.session.consumed(stream, freed):
+                self._io.after_io()  # what it sent may complete another thread's wait
             if not data and stream.error is not None and not stream.remote_ended:
                 self._forget(stream)  # nothing more will come: the error is its end
                 raise fresh_error(stream.error)
@@ -364,13 +439,17 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         with self._io.lock:
             session = self._io.current()
             session.ping_acks.discard(opaque_data)
-            session.h2.ping(opaque_data)
-            self._io.progress_nowait(session)
-            clock = Clock(self.timeout.read, None)
-            self._io.wait(session, lambda: opaque_data in session.ping_acks, clock)
-            if opaque_data not in session.ping_acks:
-                raise fresh_error(session.error or exceptions.ConnectionError("no PING ACK"))
-            session.ping_acks.discard(opaque_data)
+            session.awaited_pings.add(opaque_data)
+            try:
+                session.h2.ping(opaque_data)
+                self._io.progress_nowait(session)
+                clock = Clock(self.timeout.read, None)
+                self._io.wait(session, lambda: opaque_data in session.ping_acks, clock)
+                if opaque_data not in session.ping_acks:
+                    raise fresh_error(session.error or exceptions.ConnectionError("no PING ACK"))
+            finally:
+                session.awaited_pings.discard(opaque_data)
+                session.ping_acks.discard(opaque_data)
 
     def close(self, error_code: int | None = None) -> None:
         """Send GOAWAY and close every socket. Idempotent; the next request
@@ -401,6 +480,15 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _check_keepalive(keepalive: object) -> None:
+    if keepalive is None:
+        return
+    if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)):
+        raise TypeError(f"keepalive must be a number of seconds, got {type(keepalive).__name__}")
+    if not 0 < keepalive < float("inf"):
+        raise ValueError(f"keepalive must be a positive number of seconds, got {keepalive}")
 
 
 def _check_arguments(

@@ -6,8 +6,9 @@ time). The request body is pulled from the socket as the handler reads it;
 whatever the handler leaves unread is drained (up to a bound) so the
 connection can be kept alive. A handler that wrote raw bytes with
 :meth:`Response.send_raw` has left h11's framing behind, so its connection is
-closed when it returns. A later ``Upgrade: h2c`` hand-over would start in
-:meth:`H11Handle._serve`, before the handler runs.
+closed when it returns. On a cleartext server with ``h2c_upgrade`` on, a
+request without a body that offers ``Upgrade: h2c`` is answered 101 and the
+socket goes on as HTTP/2 (see ``_h2c``), serving that request as stream 1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import h11
 
 from hyper.testing._connection import ClientDisconnected, ConnectionHandle
+from hyper.testing._h2c import H2cHandle, h2c_settings
 from hyper.testing._messages import INTERNAL_ERROR, Request, Response
 
 if TYPE_CHECKING:
@@ -68,9 +70,42 @@ class H11Handle(ConnectionHandle):
             event = self._next_event(None)
             if not isinstance(event, h11.Request):
                 return
+            settings = self._h2c_offer(event)
+            if settings is not None:
+                self._switch_to_h2(event, settings)
+                return
             self._serve(event)
             if not self._next_cycle():
                 return
+
+    def _h2c_offer(self, event: h11.Request) -> bytes | None:
+        """The client's ``HTTP2-Settings`` if this request's h2c offer is taken."""
+        if self.tls or not self.server.h2c_upgrade:
+            return None
+        return h2c_settings(list(event.headers.raw_items()))
+
+    def _switch_to_h2(self, event: h11.Request, settings: bytes) -> None:
+        """Answer 101 and serve the rest of the connection as HTTP/2."""
+        end = self._next_event(self.server.io_timeout)
+        if not isinstance(end, h11.EndOfMessage):
+            raise ClientDisconnected(f"connection {self.id}: no end of the upgraded request")
+        switch = [(b"connection", b"Upgrade"), (b"upgrade", b"h2c")]
+        self._send_event(h11.InformationalResponse(status_code=101, headers=switch))
+        log.debug("connection %d: switched to HTTP/2 by Upgrade", self.id)
+        handle = H2cHandle(
+            self.server,
+            self._sock,
+            self.id,
+            settings,
+            event.method,
+            event.target,
+            list(event.headers.raw_items()),
+        )
+        self.server._add_connection(handle)
+        try:
+            handle._run(bytes(self.h11.trailing_data[0]))
+        finally:
+            handle.close()
 
     def _serve(self, event: h11.Request) -> None:
         headers = list(event.headers.raw_items())

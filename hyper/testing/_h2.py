@@ -205,7 +205,7 @@ class H2Handle(ConnectionHandle):
         them, as RFC 9113 says, and h2's own frame is replaced by one that
         carries them.
         """
-        self.h2.initiate_connection()
+        self._start_h2()
         wanted = self.server.h2_settings
         if not wanted:
             return
@@ -215,6 +215,10 @@ class H2Handle(ConnectionHandle):
             self.h2.local_settings[SettingCodes(code)] = value
             values[code] = value
         self._sendall(SettingsFrame(0, settings=values).serialize())
+
+    def _start_h2(self) -> None:
+        """Start h2's side of the connection (queue its SETTINGS frame)."""
+        self.h2.initiate_connection()
 
     def _receive(self, data: bytes) -> None:
         if self._terminated:

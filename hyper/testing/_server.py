@@ -81,6 +81,10 @@ class Server:
         ``MAX_FRAME_SIZE`` (e.g. ``1`` for one-byte frames).
     :param expect_errors: do not raise recorded errors on exit.
     :param io_timeout: bound, in seconds, on each socket, body and window wait.
+    :param h2c_upgrade: in cleartext, answer an HTTP/1.1 request that offers
+        ``Upgrade: h2c`` (without a body) with 101 and go on in HTTP/2,
+        serving that request as stream 1. By default on when *protocols*
+        include both ``"h2"`` and ``"http/1.1"``.
     :raises TypeError: *protocols* is a string.
     :raises ValueError: an argument is out of range.
 
@@ -93,6 +97,7 @@ class Server:
     :ivar handshake_failures: TLS handshake errors (not raised: clients that
         reject the certificate cause them on purpose).
     :ivar expect_errors: may be set mid-test.
+    :ivar h2c_upgrade: whether h2c Upgrade offers are taken; may be set mid-test.
     :ivar stopping: a :class:`threading.Event` set when shutdown begins.
     """
 
@@ -106,6 +111,7 @@ class Server:
         h2_data_frame_size: int | None = None,
         expect_errors: bool = False,
         io_timeout: float = DEFAULT_IO_TIMEOUT,
+        h2c_upgrade: bool | None = None,
     ) -> None:
         self.protocols = check_protocols(protocols, "protocols")
         self.h2_settings = check_settings(h2_settings or {})
@@ -118,6 +124,9 @@ class Server:
         self.h2_data_frame_size = h2_data_frame_size
         self.expect_errors = expect_errors
         self.io_timeout = io_timeout
+        if h2c_upgrade is None:
+            h2c_upgrade = {"h2", "http/1.1"} <= set(self.protocols)
+        self.h2c_upgrade = h2c_upgrade
         self.host = "127.0.0.1"
         self.port = 0
         self.stopping = threading.Event()
