@@ -10,6 +10,7 @@ import pytest
 
 from hyper.common.body import (
     check_method,
+    content_length,
     normalize_headers,
     prepare_body,
     request_target,
@@ -167,3 +168,20 @@ def test_proxy_config() -> None:
 def test_bad_proxy_config(args: tuple, error: type) -> None:
     with pytest.raises(error):
         ProxyConfig.from_args(*args)
+
+
+@pytest.mark.parametrize(
+    ("method", "length", "expected"),
+    [
+        (b"GET", None, None),
+        (b"GET", 0, None),
+        (b"GET", 5, b"5"),
+        (b"POST", 0, b"0"),
+        (b"PUT", 0, b"0"),
+        (b"PATCH", 0, b"0"),
+        (b"POST", None, None),
+        (b"DELETE", 0, None),
+    ],
+)
+def test_content_length_rule(method: bytes, length: int | None, expected: bytes | None) -> None:
+    assert content_length(method, length) == expected

@@ -16,15 +16,19 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, TypeAlias, TypeGuard, cast
 
+from hyper import __version__
 from hyper.common.exceptions import LocalProtocolError
 from hyper.common.headers import HTTPHeaderMap
 
 __all__ = [
     "FILE_CHUNK_SIZE",
+    "METHODS_WITH_BODY",
+    "USER_AGENT",
     "BodyType",
     "HeadersType",
     "RequestBody",
     "check_method",
+    "content_length",
     "normalize_headers",
     "prepare_body",
     "request_target",
@@ -32,12 +36,26 @@ __all__ = [
 
 #: How much of a file body is read per chunk.
 FILE_CHUNK_SIZE = 256 * 1024
+#: The ``User-Agent`` both protocols send unless the caller gives one.
+USER_AGENT = b"hyper/" + __version__.encode()
+#: Methods that send ``Content-Length: 0`` even without a body.
+METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
 
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _PSEUDO_TOKEN = re.compile(rb":[a-z]+")
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00\r\n]")
 _FORBIDDEN_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")  # controls and spaces
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def content_length(method: bytes, length: int | None) -> bytes | None:
+    """The ``Content-Length`` value to send for a body of ``length`` bytes,
+    or ``None`` when none is sent: the length is unknown, or the body is
+    empty and ``method`` is not one that carries a body.
+    """
+    if length is None or (not length and method not in METHODS_WITH_BODY):
+        return None
+    return str(length).encode()
 
 
 def check_method(method: str | bytes) -> bytes:

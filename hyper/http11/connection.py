@@ -14,13 +14,14 @@ import socket
 import ssl
 from types import TracebackType
 
-from hyper import __version__
 from hyper.common import exceptions
 from hyper.common.body import (
+    USER_AGENT,
     BodyType,
     HeadersType,
     RequestBody,
     check_method,
+    content_length,
     normalize_headers,
     prepare_body,
     request_target,
@@ -40,9 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Bodies up to this size leave in the same ``sendall`` as the request head.
 SMALL_BODY_SIZE = 64 * 1024
-#: Methods that send ``Content-Length: 0`` even without a body.
-_METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
-_USER_AGENT = b"hyper/" + __version__.encode()
 # An HTTP/2 frame header, as far as telling an HTTP/2 server's answer apart.
 _FRAME_HEADER_SIZE = 9
 _SETTINGS_FRAME_TYPE = 4
@@ -232,7 +230,7 @@ class HTTP11Connection(Endpoint):
         if b"accept-encoding" not in names:
             extra.append((b"Accept-Encoding", accept_encoding()))
         if b"user-agent" not in names:
-            extra.append((b"User-Agent", _USER_AGENT))
+            extra.append((b"User-Agent", USER_AGENT))
         chunked = any(
             name.lower() == b"transfer-encoding" and b"chunked" in value.lower()
             for name, value in pairs
@@ -241,8 +239,8 @@ class HTTP11Connection(Endpoint):
             if body.length is None:
                 extra.append((b"Transfer-Encoding", b"chunked"))
                 chunked = True
-            elif body.length or method in _METHODS_WITH_BODY:
-                extra.append((b"Content-Length", str(body.length).encode()))
+            elif (length := content_length(method, body.length)) is not None:
+                extra.append((b"Content-Length", length))
         if self._proxy is not None and not self.secure:
             extra.extend(self._proxy.headers)
         lines = [b"%s %s HTTP/1.1" % (method, target)]

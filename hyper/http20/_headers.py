@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 
+from hyper.common.body import USER_AGENT, content_length
 from hyper.common.decoders import accept_encoding
 from hyper.common.exceptions import LocalProtocolError
-from hyper.http20._settings import USER_AGENT
 
 __all__ = ["CONNECTION_SPECIFIC_HEADERS", "REQUEST_PSEUDO_HEADERS", "build_request_headers"]
 
@@ -28,8 +28,6 @@ CONNECTION_SPECIFIC_HEADERS = frozenset(
 )
 #: The pseudo-headers of a request, in the order they are sent.
 REQUEST_PSEUDO_HEADERS = (b":method", b":scheme", b":authority", b":path", b":protocol")
-#: Methods that send ``content-length: 0`` even without a body.
-_METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
 
 
 def _connection_named(pairs: list[tuple[bytes, bytes]]) -> set[bytes]:
@@ -92,6 +90,6 @@ def _add_defaults(regular: list[tuple[bytes, bytes]], method: bytes, length: int
         regular.append((b"accept-encoding", accept_encoding()))
     if b"user-agent" not in present:
         regular.append((b"user-agent", USER_AGENT))
-    wanted = length is not None and (length > 0 or method in _METHODS_WITH_BODY)
-    if wanted and b"content-length" not in present:
-        regular.append((b"content-length", str(length).encode()))
+    value = content_length(method, length)
+    if value is not None and b"content-length" not in present:
+        regular.append((b"content-length", value))

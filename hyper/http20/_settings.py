@@ -11,8 +11,6 @@ show on any link faster than a few megabytes per second.
 
 from __future__ import annotations
 
-from hyper import __version__
-
 __all__ = [
     "CONNECTION_WINDOW_SIZE",
     "FLUSH_SIZE",
@@ -28,7 +26,6 @@ __all__ = [
     "READ_BUFFER_SIZE",
     "SEND_QUANTUM",
     "STREAM_WINDOW_SIZE",
-    "USER_AGENT",
 ]
 
 #: SETTINGS_INITIAL_WINDOW_SIZE we advertise: how much of one response the
@@ -100,6 +97,3 @@ PROBE_RTT_MULTIPLE = 4
 #: a PING follows 1 to 1.5 intervals of silence and an unanswered one is
 #: noticed within 1.5 intervals of being sent.
 KEEPALIVE_CHECKS_PER_INTERVAL = 2
-
-#: The ``user-agent`` sent unless the request names one.
-USER_AGENT = b"hyper/" + __version__.encode()
