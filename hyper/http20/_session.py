@@ -142,13 +142,19 @@ class Session:
         state = "failed" if self.error else "draining" if self.goaway else "open"
         return f"<Session {self.generation} {state} streams={len(self.streams)}>"
 
-    def start(self) -> None:
+    def start(self, upgraded: bool = False) -> None:
         """Send the preface, our SETTINGS, the connection window increment and
         a PING to measure the round trip.
 
+        :param upgraded: the server has just switched this socket from
+            HTTP/1.1 (h2c Upgrade): stream 1 is the upgraded request, already
+            sent and half-closed (local) in h2.
         :raises hyper.common.exceptions.ConnectionError: if sending fails.
         """
-        self.h2.initiate_connection()
+        if upgraded:
+            self.h2.initiate_upgrade_connection()
+        else:
+            self.h2.initiate_connection()
         self.open_window(CONNECTION_WINDOW_SIZE - self.h2.inbound_flow_control_window, None)
         # Measure the round trip now: the server answers it before it reads
         # any request, so the ACK waits behind no response.
@@ -226,7 +232,7 @@ class Session:
             return False
         try:
             wire = self.h2.get_next_available_stream_id()
-            self.rtt_ping()  # if due (a socket not opened by start()); ahead of the request
+            self.rtt_ping()  # if due: refresh a stale estimate ahead of the request
             self.h2.send_headers(wire, headers, end_stream=end)
         except h2.exceptions.NoAvailableStreamIDError:
             # Like a GOAWAY from ourselves: this socket takes no new streams.

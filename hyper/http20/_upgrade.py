@@ -7,11 +7,11 @@ its first request as HTTP/1.1 with ``Upgrade: h2c`` and its SETTINGS in
 answering that request on stream 1; any other answer is an ordinary
 HTTP/1.1 response and the offer is simply declined. This module builds the
 offer's headers from the very settings the session will use, recognises the
-101, and starts a session on the switched socket: h2's
+101, and adopts the upgraded request as stream 1 of the session started on
+the switched socket (``Session.start(upgraded=True)``: h2's
 ``initiate_upgrade_connection`` sends the preface and leaves stream 1
-half-closed (local), since its request already went out. Pure protocol
-decisions, except :func:`start_upgraded`, which the connection calls under
-its I/O lock. (RFC 9113 deprecated the mechanism; h2o and hypercorn still
+half-closed (local), since its request already went out). Pure protocol
+decisions. (RFC 9113 deprecated the mechanism; h2o and hypercorn still
 implement it, nginx and nghttpd do not.)
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from hyperframe.frame import SettingsFrame
 
 from hyper.http20._session import Session, _local_settings
-from hyper.http20._settings import CONNECTION_WINDOW_SIZE, STREAM_WINDOW_SIZE
+from hyper.http20._settings import STREAM_WINDOW_SIZE
 from hyper.http20.stream import Stream
 from hyper.http20.window import BaseFlowControlManager
 
@@ -37,7 +37,6 @@ __all__ = [
     "offer_allowed",
     "offer_headers",
     "settings_header",
-    "start_upgraded",
 ]
 
 #: The protocol token of cleartext HTTP/2 in ``Upgrade``.
@@ -99,18 +98,6 @@ def is_h2c_switch(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bool:
         for item in value.split(b",")
     ]
     return tokens == [H2C_TOKEN]
-
-
-def start_upgraded(session: Session) -> None:
-    """Start HTTP/2 on a socket the server just switched: send the preface,
-    our SETTINGS and the connection window increment, with stream 1 already
-    half-closed (local) in h2.
-
-    :raises hyper.common.exceptions.ConnectionError: if sending fails.
-    """
-    session.h2.initiate_upgrade_connection()
-    session.open_window(CONNECTION_WINDOW_SIZE - session.h2.inbound_flow_control_window, None)
-    session.flush()
 
 
 def adopt_stream(

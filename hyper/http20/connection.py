@@ -240,10 +240,7 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
                 write_timeout=self.timeout.read,
             )
             try:
-                if upgraded:
-                    _upgrade.start_upgraded(session)
-                else:
-                    session.start()
+                session.start(upgraded)
             except exceptions.HyperError:
                 session.close_socket()
                 raise
