@@ -584,3 +584,18 @@ def test_fill_does_not_block_for_more_than_is_waiting(
     started = time.monotonic()
     assert buffered.fill() == 3
     assert time.monotonic() - started < WAIT / 2
+
+
+def test_shutdown_wakes_a_blocked_reader(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, _peer = pair
+    buffered = BufferedSocket(ours)
+    results: list[int] = []
+    reader = threading.Thread(target=lambda: results.append(buffered.fill()), daemon=True)
+    reader.start()
+    time.sleep(0.05)  # the reader is blocked in recv_into
+    buffered.shutdown()
+    reader.join(WAIT)
+    assert not reader.is_alive()
+    assert results == [0]  # end of file, not a timeout
+    buffered.close()
+    buffered.shutdown()  # harmless once closed

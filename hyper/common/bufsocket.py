@@ -15,6 +15,7 @@ The class makes no protocol decision: it moves bytes only.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import select
 import socket
@@ -408,6 +409,17 @@ class BufferedSocket:
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
         return self._closed
+
+    def shutdown(self) -> None:
+        """Shut both directions of the connection down, without closing it.
+
+        A thread blocked reading or polling the socket (another thread, outside
+        the owner's lock) wakes at once and sees end of file. Errors (the peer
+        already gone) are ignored; :meth:`close` still has to be called.
+        """
+        if not self._closed:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Close the socket and drop buffered and queued data. Idempotent;

@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import socket
 
 import h2.config
 import h2.connection
@@ -486,10 +485,8 @@ class Session:
 
     def close_socket(self) -> None:
         """Shut the socket down (waking a thread polling it) and close it."""
-        if not self.sock.closed:
-            with contextlib.suppress(OSError):
-                self.sock.sock.shutdown(socket.SHUT_RDWR)
-            self.sock.close()
+        self.sock.shutdown()
+        self.sock.close()
 
 
 def _error_code(code: int) -> int:
