@@ -17,7 +17,6 @@ from typing import Any
 
 import h2.events
 import pytest
-from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from h2_helpers import connect, wait_until
 
@@ -421,34 +420,6 @@ def test_settings_we_advertise(enable_push: bool) -> None:
     assert seen[SettingCodes.INITIAL_WINDOW_SIZE] == STREAM_WINDOW_SIZE
     assert seen[SettingCodes.MAX_FRAME_SIZE] == MAX_FRAME_SIZE
     assert seen[SettingCodes.MAX_HEADER_LIST_SIZE] == MAX_HEADER_LIST_SIZE
-
-
-def test_pushed_streams_are_refused_for_now() -> None:
-    with Server(tls=False, protocols=("h2",)) as srv:
-        resets: list[tuple[int, int]] = []
-
-        @srv.on_h2_event
-        def watch(handle: H2Handle, event: h2.events.Event) -> None:
-            if isinstance(event, h2.events.StreamReset):
-                resets.append((event.stream_id or 0, int(event.error_code or 0)))
-
-        @srv.route("/pushy")
-        def pushy(request: Request, response: Response) -> None:
-            handle = response.h2
-            fields = [(":method", "GET"), (":scheme", "http"), (":path", "/style.css")]
-            fields.append((":authority", request.authority))
-            with handle.lock:
-                promised = handle.h2.get_next_available_stream_id()
-                block = [(name.encode(), value.encode()) for name, value in fields]
-                handle.h2.push_stream(request.stream_id or 0, promised, block)
-                handle.flush()
-            response.send(b"main")
-
-        with connect(srv, enable_push=True) as conn:
-            sid = conn.request("GET", "/pushy")
-            assert conn.get_response(sid).read() == b"main"
-            conn.ping(b"syncsync")
-    assert resets == [(2, ErrorCodes.REFUSED_STREAM)]
 
 
 # --- TLS and proxies ------------------------------------------------------------

@@ -13,13 +13,13 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import h2.events
 import pytest
 from h2.errors import ErrorCodes
-from h2_helpers import IO_TIMEOUT, connect, wait_until
+from h2_helpers import IO_TIMEOUT, connect, run_threads, wait_until
 
 from hyper.common import exceptions as exc
 from hyper.http20.connection import HTTP20Connection
@@ -32,8 +32,6 @@ THREADS = 16
 REQUESTS = 100
 #: Download sizes the load test cycles through (bytes).
 SIZES = (0, 1, 100, 1000, 16_384, 16_385, 40_000, 65_536)
-#: Bound on a whole multi-threaded test body.
-JOIN_TIMEOUT = 60.0
 
 
 @pytest.fixture(autouse=True, params=range(ROUNDS), ids=lambda n: f"round{n}")
@@ -46,31 +44,6 @@ def stress_round(request: pytest.FixtureRequest) -> int:
 def server() -> Iterator[Server]:
     with Server(protocols=("h2",)) as srv:
         yield srv
-
-
-def run_threads(count: int, work: Callable[[int], None], timeout: float = JOIN_TIMEOUT) -> None:
-    """Run ``work(index)`` on ``count`` threads; re-raise the first failure.
-
-    :raises AssertionError: if a thread is still running after ``timeout``.
-    """
-    failures: list[BaseException] = []
-
-    def guarded(index: int) -> None:
-        try:
-            work(index)
-        except BaseException as error:
-            failures.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    stuck = [thread.name for thread in threads if thread.is_alive()]
-    assert not stuck, f"threads still waiting: {stuck}"
-    if failures:
-        raise failures[0]
 
 
 def upload(conn: HTTP20Connection, body: Any, expected: bytes) -> None:

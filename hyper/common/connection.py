@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 
 from hyper.common import exceptions
 from hyper.common.body import BodyType, HeadersType, check_method, normalize_headers
 from hyper.common.bufsocket import BufferedSocket
 from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE
+from hyper.common.priority import PriorityType
 from hyper.common.timeout import TimeoutValue
 from hyper.common.transport import Endpoint
 from hyper.common.util import HTTPVersion, authority
@@ -38,7 +40,7 @@ from hyper.http20._upgrade import (
     offer_headers,
 )
 from hyper.http20.connection import HTTP20Connection
-from hyper.http20.response import HTTP20Response
+from hyper.http20.response import HTTP20Push, HTTP20Response
 from hyper.http20.window import BaseFlowControlManager
 from hyper.tls import DEFAULT_ALPN_PROTOCOLS, H2_PROTOCOL, HTTP11_PROTOCOL, StrPath
 
@@ -269,6 +271,9 @@ class HTTPConnection(Endpoint):
         url: str | bytes,
         body: BodyType = None,
         headers: HeadersType = None,
+        *,
+        priority: PriorityType = None,
+        trailers: HeadersType = None,
     ) -> int | None:
         """Send a request; fetch its response with :meth:`get_response`.
 
@@ -287,11 +292,12 @@ class HTTPConnection(Endpoint):
         """
         conn = self._connection()
         if isinstance(conn, HTTP20Connection):
-            return conn.request(method, url, body, headers)
+            return conn.request(method, url, body, headers, priority=priority, trailers=trailers)
         self._offer_out = False
-        headers = self._offer(method, body, headers)
+        if trailers is None:  # trailers make a body: no h2c offer then
+            headers = self._offer(method, body, headers)
         try:
-            conn.request(method, url, body, headers)
+            conn.request(method, url, body, headers, priority=priority, trailers=trailers)
         except BaseException:
             self._offer_out = False
             raise
@@ -340,6 +346,17 @@ class HTTPConnection(Endpoint):
             <hyper.http20.connection.HTTP20Connection.ping>`.
         """
         self._http2("ping").ping(opaque_data)
+
+    def get_pushes(
+        self, stream_id: int | None = None, capture_all: bool = False
+    ) -> Iterator[HTTP20Push]:
+        """The pushes the server promised with a request (HTTP/2 with
+        ``enable_push=True``); as :meth:`HTTP20Connection.get_pushes()
+        <hyper.http20.connection.HTTP20Connection.get_pushes>`.
+
+        :raises hyper.common.exceptions.LocalProtocolError: on HTTP/1.1.
+        """
+        return self._http2("get_pushes").get_pushes(stream_id, capture_all)
 
     def putrequest(
         self,

@@ -28,6 +28,7 @@ from hyper.common.body import (
 )
 from hyper.common.bufsocket import DEFAULT_BUFFER_SIZE, BufferedSocket
 from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE, accept_encoding
+from hyper.common.priority import PriorityType, with_priority
 from hyper.common.timeout import Deadline, TimeoutValue
 from hyper.common.transport import Endpoint
 from hyper.common.util import HTTPVersion, authority
@@ -176,6 +177,9 @@ class HTTP11Connection(Endpoint):
         url: str | bytes,
         body: BodyType = None,
         headers: HeadersType = None,
+        *,
+        priority: PriorityType = None,
+        trailers: HeadersType = None,
     ) -> None:
         """Send a request; fetch its response with :meth:`get_response`.
 
@@ -184,7 +188,11 @@ class HTTP11Connection(Endpoint):
         known) or an iterable of bytes (sent with chunked encoding). A
         ``Content-Length`` or ``Transfer-Encoding`` in ``headers`` is used
         as given. ``Host``, ``Accept-Encoding`` and ``User-Agent`` are added
-        unless present.
+        unless present. ``priority`` (a :class:`~hyper.common.priority.Priority`
+        or an urgency 0-7) is sent as the RFC 9218 ``priority`` header;
+        ``trailers`` (same forms as ``headers``) make the body go chunked,
+        with the trailer fields after its last chunk (and their names in a
+        ``Trailer`` header).
 
         :raises TypeError: for arguments of the wrong type.
         :raises hyper.common.exceptions.LocalProtocolError: for a method,
@@ -195,15 +203,19 @@ class HTTP11Connection(Endpoint):
         """
         method_b = check_method(method)
         target = self._target(url)
-        pairs = normalize_headers(headers)
+        pairs = with_priority(normalize_headers(headers), priority)
+        tail = normalize_headers(trailers)
         prepared = prepare_body(body)
+        if tail:
+            pairs = _announce_trailers(pairs, tail)
+            prepared.length = None  # trailers travel only in chunked encoding
         head, chunked = self._head(method_b, target, pairs, prepared)
         sock = self._socket_for_request()
         self._fresh = False
         self._method = method_b
         self._deadline = self.timeout.deadline()
         try:
-            self._send(sock, head, prepared, chunked)
+            self._send(sock, head, prepared, chunked, tail)
         except exceptions.HyperError:
             self._drop_socket()
             raise
@@ -247,7 +259,14 @@ class HTTP11Connection(Endpoint):
         lines.extend(b"%s: %s" % pair for pair in extra + pairs)
         return b"\r\n".join(lines) + b"\r\n\r\n", chunked
 
-    def _send(self, sock: BufferedSocket, head: bytes, body: RequestBody, chunked: bool) -> None:
+    def _send(
+        self,
+        sock: BufferedSocket,
+        head: bytes,
+        body: RequestBody,
+        chunked: bool,
+        trailers: list[tuple[bytes, bytes]],
+    ) -> None:
         data = body.data
         if data is not None and not chunked:
             if len(data) <= SMALL_BODY_SIZE:
@@ -266,7 +285,7 @@ class HTTP11Connection(Endpoint):
                 sock.send(chunk)
             sock.flush()
         if chunked:
-            sock.send(b"0\r\n\r\n")
+            sock.send(b"0\r\n" + b"".join(b"%s: %s\r\n" % pair for pair in trailers) + b"\r\n")
         sock.flush()
 
     # --- receiving -------------------------------------------------------
@@ -400,3 +419,24 @@ def _starts_like_http2(data: memoryview) -> bool:
     length = int.from_bytes(head[:3], "big")
     stream = int.from_bytes(head[5:], "big") & 0x7FFFFFFF
     return head[3] == _SETTINGS_FRAME_TYPE and length % _SETTING_SIZE == 0 and stream == 0
+
+
+def _announce_trailers(
+    pairs: list[tuple[bytes, bytes]], trailers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The request headers for a body followed by ``trailers``: chunked
+    (so no ``Content-Length``), with a ``Trailer`` header naming them.
+
+    :raises hyper.common.exceptions.LocalProtocolError: if the caller set
+        ``Content-Length`` or a ``Transfer-Encoding`` other than chunked.
+    """
+    for name, value in pairs:
+        lower = name.lower()
+        if lower == b"content-length" or (
+            lower == b"transfer-encoding" and value.lower() != b"chunked"
+        ):
+            raise exceptions.LocalProtocolError(
+                "trailers need a chunked body: drop the Content-Length/Transfer-Encoding header"
+            )
+    names = b", ".join(dict.fromkeys(name.lower() for name, _ in trailers))
+    return [*pairs, (b"Trailer", names)]

@@ -12,7 +12,6 @@ whatever they queue once the whole batch is handled.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ import h2.events
 import h2.exceptions
 
 from hyper.common import exceptions
+from hyper.http20 import _push
 
 if TYPE_CHECKING:
     from hyper.http20._session import Session
@@ -81,13 +81,18 @@ def _on_stream_reset(session: Session, event: h2.events.StreamReset) -> None:
         return
     code = event.error_code
     log.debug("stream %d reset by the server: %r", stream.logical_id, code)
+    error = exceptions.StreamResetError(
+        f"stream {stream.logical_id} was reset by the server ({code!r})",
+        stream_id=stream.logical_id,
+        error_code=code,
+        remote=event.remote_reset,
+    )
+    if code == h2.errors.ErrorCodes.REFUSED_STREAM and stream.status is None:
+        stream.local_closed = stream.remote_ended = True  # closed in h2: no RST_STREAM back
+        session.not_processed(stream, error)  # RFC 9113 section 8.7: safe to send again
+        return
     if not stream.remote_ended:
-        stream.error = exceptions.StreamResetError(
-            f"stream {stream.logical_id} was reset by the server ({code!r})",
-            stream_id=stream.logical_id,
-            error_code=code,
-            remote=event.remote_reset,
-        )
+        stream.error = error
     stream.drop_body()  # the server wants no more of the request body
     stream.local_closed = True
     session.retire(stream)
@@ -108,10 +113,7 @@ def _on_ping_ack(session: Session, event: h2.events.PingAckReceived) -> None:
 
 
 def _on_push(session: Session, event: h2.events.PushedStreamReceived) -> None:
-    # Server push is not supported yet: refuse every promised stream.
-    log.debug("refusing pushed stream %s", event.pushed_stream_id)
-    with contextlib.suppress(h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
-        session.h2.reset_stream(event.pushed_stream_id or 0, h2.errors.ErrorCodes.REFUSED_STREAM)
+    _push.on_push_promise(session, event)
 
 
 def _on_nothing(session: Session, event: h2.events.Event) -> None:

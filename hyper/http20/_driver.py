@@ -182,21 +182,27 @@ class Driver:
         :raises hyper.common.exceptions.ReadTimeout: if ``clock`` runs out.
         """
 
+        target = session  # the stream's socket: it changes if the request is sent again
+
         def done() -> bool:
-            if session.error is not None or (stream is not None and stream.error is not None):
+            if stream is not None and (stream.error is not None or stream.session is not target):
                 return True
             # A socket retired after a GOAWAY can make no more progress.
-            return ready() or session.sock.closed
+            return target.error is not None or ready() or target.sock.closed
 
         try:
-            while not done():
+            while True:
+                if stream is not None:
+                    target = stream.session
+                if done():
+                    return
                 wait = clock.next_wait()
-                if session.reader_active:
-                    self._sleep(session, done, wait)
+                if target.reader_active:
+                    self._sleep(target, done, wait)
                 else:
-                    self._read_round(session, wait)
+                    self._read_round(target, wait)
         finally:
-            self._hand_over(session)
+            self._hand_over(target)
 
     def _sleep(self, session: Session, done: Callable[[], bool], wait: float | None) -> None:
         """Sleep until woken (or ``wait`` seconds) while another thread reads."""
@@ -231,7 +237,14 @@ class Driver:
     def after_io(self, hand_over: bool = True) -> None:
         """Close sockets nobody needs any more and wake the waiters whose
         condition now holds (and, with ``hand_over``, one waiter of each
-        socket left without a reader, to read it)."""
+        socket left without a reader, to read it). Requests the server
+        refused unprocessed are sent again first."""
+        # Each pass ends in errors or counts a refusal of every stream it
+        # moves (a new socket that fails at once), so this loop is bounded.
+        while any(session.unprocessed for session in self.sessions):
+            for session in list(self.sessions):
+                if session.unprocessed:
+                    self._send_again(session)
         for session in list(self.sessions):
             if session.error is not None or (session.goaway is not None and session.idle):
                 log.debug("socket %d retired: %r", session.generation, session.error or "GOAWAY")
@@ -247,6 +260,22 @@ class Driver:
             elif hand_over and not waiter.session.reader_active and waiter.session not in handed:
                 handed.add(waiter.session)
                 waiter.cond.notify()
+
+    def _send_again(self, session: Session) -> None:
+        """Move the streams ``session`` did not get processed to the current
+        socket (a new one after a GOAWAY or failure), ahead of newer requests."""
+        streams, session.unprocessed = session.unprocessed, []
+        try:
+            target = self.current()
+        except exceptions.HyperError as exc:
+            for stream in streams:
+                stream.error = exc
+            return
+        for stream in reversed(streams):
+            log.debug("stream %d sent again on socket %d", stream.logical_id, target.generation)
+            stream.restart(target)
+            target.queue.appendleft(stream)
+        target.pump()
 
     def _hand_over(self, session: Session) -> None:
         """A thread leaves :meth:`wait`: if nobody reads ``session`` now,
@@ -274,4 +303,5 @@ class Driver:
                 session.h2.close_connection(error_code)
                 session.flush_quietly()
             session.fail(exceptions.ConnectionError("the connection was closed"))
+            session.abandon_unprocessed()
         self.after_io()

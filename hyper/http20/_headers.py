@@ -17,7 +17,12 @@ from hyper.common.body import USER_AGENT, content_length
 from hyper.common.decoders import accept_encoding
 from hyper.common.exceptions import LocalProtocolError
 
-__all__ = ["CONNECTION_SPECIFIC_HEADERS", "REQUEST_PSEUDO_HEADERS", "build_request_headers"]
+__all__ = [
+    "CONNECTION_SPECIFIC_HEADERS",
+    "REQUEST_PSEUDO_HEADERS",
+    "build_request_headers",
+    "build_trailers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +98,18 @@ def _add_defaults(regular: list[tuple[bytes, bytes]], method: bytes, length: int
     value = content_length(method, length)
     if value is not None and b"content-length" not in present:
         regular.append((b"content-length", value))
+
+
+def build_trailers(pairs: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The trailer block to send after a request body: names lower-cased,
+    connection-specific fields dropped (pseudo-headers were already refused
+    by :func:`~hyper.common.body.normalize_headers`)."""
+    named = _connection_named(pairs)
+    block = []
+    for raw_name, value in pairs:
+        name = raw_name.lower()
+        if _hop_by_hop(name, value, named):
+            log.debug("dropping connection-specific trailer %r", name)
+        else:
+            block.append((name, value))
+    return block

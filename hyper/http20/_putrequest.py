@@ -117,6 +117,8 @@ class PutRequestMixin:
             pseudo, pairs = self._building_for(stream_id)
             stream.request_headers = build_request_headers(pseudo, pairs, length)
             del self._building[stream.logical_id]
+            if final and (prepared is None or prepared.replayable):
+                stream.replay = prepared or prepare_body(None)
             if prepared is not None and prepared.data is None:
                 stream.add_body(prepared.chunks(), b"", final)
             else:
@@ -148,6 +150,7 @@ class PutRequestMixin:
                     f"stream {stream.logical_id} takes no more data"
                 )
             stream.add_body(None, bytes(data), final)
+            stream.replay = None  # the body is the caller's calls: not replayable
             stream.session.add_sender(stream)
             self._io.progress_nowait(stream.session)
             clock = Clock(self.timeout.read, None)

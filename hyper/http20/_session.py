@@ -37,6 +37,7 @@ from hyper.http20._settings import (
     LOCKED_READ_TIMEOUT,
     MAX_FRAME_SIZE,
     MAX_HEADER_LIST_SIZE,
+    MAX_REFUSALS,
     PRE_SETTINGS_STREAM_LIMIT,
     SEND_QUANTUM,
     STREAM_WINDOW_SIZE,
@@ -97,6 +98,9 @@ class Session:
     :ivar error: the failure that ended this socket, once there is one.
     :ivar goaway: the server's GOAWAY, as an exception, once received.
     :ivar reader_active: a thread is reading this socket (or waiting to).
+    :ivar unprocessed: streams the server refused unprocessed (REFUSED_STREAM,
+        above GOAWAY's last stream, or queued when the socket ended) that are
+        to be sent again; the driver moves them on after each batch.
     """
 
     def __init__(
@@ -129,6 +133,10 @@ class Session:
         self._senders: dict[Stream, None] = {}  # an ordered set
         self.error: exceptions.HyperError | None = None
         self.goaway: exceptions.ConnectionTerminatedError | None = None
+        self.unprocessed: list[Stream] = []
+        #: Pushed streams accepted and not yet read to the end or cancelled.
+        self.pushed: set[Stream] = set()
+        self._first_wire_id: int | None = None
         self.settings_received = False
         self.reader_active = False
         self.ping_acks: set[bytes] = set()  # ACKs of the user's PINGs...
@@ -224,6 +232,7 @@ class Session:
     def _send_headers(self, stream: Stream) -> bool:
         """Send a stream's HEADERS; whether it opened."""
         headers, stream.request_headers = stream.request_headers or [], None
+        stream.head = headers  # kept to send the request again if it is refused
         try:
             _, end = stream.next_piece(0)  # pulls the first chunk: is the body empty?
         except Exception as exc:
@@ -232,27 +241,36 @@ class Session:
         try:
             wire = self.h2.get_next_available_stream_id()
             self.rtt_ping()  # if due: refresh a stale estimate ahead of the request
-            self.h2.send_headers(wire, headers, end_stream=end)
+            self.h2.send_headers(wire, headers, end_stream=end and not stream.request_trailers)
+            if end and stream.request_trailers:
+                self.h2.send_headers(wire, stream.request_trailers, end_stream=True)
         except h2.exceptions.NoAvailableStreamIDError:
             # Like a GOAWAY from ourselves: this socket takes no new streams.
             self.goaway = exceptions.ConnectionTerminatedError("stream IDs exhausted")
-            self._not_processed(stream, self.goaway)
+            self.not_processed(stream, self.goaway, counted=False)
             while self.queue:
-                self._not_processed(self.queue.popleft(), self.goaway)
+                self.not_processed(self.queue.popleft(), self.goaway, counted=False)
             return False
         except h2.exceptions.ProtocolError as exc:
             # h2 may have changed its HPACK table before refusing: not safe to go on.
             stream.error = exceptions.LocalProtocolError(f"h2 refused the request headers: {exc}")
             raise exceptions.ProtocolError("header block refused mid-encoding") from exc
         stream.wire_id = wire
+        if self._first_wire_id is None:
+            self._first_wire_id = wire
         stream.local_closed = end
-        stream.window = self._manager_class(STREAM_WINDOW_SIZE)
-        stream.window._attach(self.rtt, connection_level=False)
+        stream.window = self.new_window_manager(STREAM_WINDOW_SIZE)
         self.streams[wire] = stream
         if not end:
             self._senders[stream] = None
         log.debug("stream %d opened as %d on socket %d", stream.logical_id, wire, self.generation)
         return True
+
+    def new_window_manager(self, size: int) -> BaseFlowControlManager:
+        """A stream's window manager, with this socket's round-trip estimate."""
+        manager = self._manager_class(size)
+        manager._attach(self.rtt, connection_level=False)
+        return manager
 
     def add_sender(self, stream: Stream) -> None:
         """Mark a stream whose body grew (``send()``) as having data to send."""
@@ -289,7 +307,10 @@ class Session:
             if not piece and not last:
                 return sent
             try:
-                self.h2.send_data(wire, piece, end_stream=last)
+                trailers = stream.request_trailers if last else None
+                self.h2.send_data(wire, piece, end_stream=last and not trailers)
+                if trailers:
+                    self.h2.send_headers(wire, trailers, end_stream=True)
             except _STREAM_GONE:
                 stream.drop_body()
                 continue
@@ -429,19 +450,47 @@ class Session:
             additional_data=frame.additional_data or None,
         )
         log.debug("socket %d: GOAWAY %r, last stream %d", self.generation, code, last)
+        # A GOAWAY that accepts none of our streams counts against their
+        # re-sends: a server that refuses everything must not loop us forever.
+        counted = self._first_wire_id is None or last < self._first_wire_id
         for wire_id, stream in list(self.streams.items()):
-            if wire_id > last:
-                self._not_processed(stream, self.goaway)
+            if wire_id > last and not stream.promise:
+                self.not_processed(stream, self.goaway, counted=counted)
         while self.queue:
-            self._not_processed(self.queue.popleft(), self.goaway)
+            self.not_processed(self.queue.popleft(), self.goaway, counted=counted)
 
-    def _not_processed(self, stream: Stream, cause: exceptions.HyperError) -> None:
+    def not_processed(
+        self, stream: Stream, cause: exceptions.HyperError, *, counted: bool = True
+    ) -> None:
+        """The server did not process a stream's request: stop it here and
+        queue it in :attr:`unprocessed` to be sent again, or, if its body
+        cannot be replayed or it was refused too often, fail it with
+        :class:`~hyper.common.exceptions.RequestNotProcessedError`.
+
+        :param counted: the refusal counts against :data:`MAX_REFUSALS`.
+        """
+        self.cancel(stream)
+        stream.refusals += counted
+        if stream.replay is not None and stream.status is None and stream.refusals <= MAX_REFUSALS:
+            log.debug("stream %d not processed (%s): to be sent again", stream.logical_id, cause)
+            stream.error = None
+            self.unprocessed.append(stream)
+            return
+        reason = "its body cannot be sent again" if stream.replay is None else "refused too often"
         error = exceptions.RequestNotProcessedError(
-            f"request {stream.logical_id} was not processed by the server: {cause}"
+            f"request {stream.logical_id} was not processed by the server ({reason}): {cause}"
         )
         error.__cause__ = cause
         stream.error = error
-        self.cancel(stream)
+
+    def abandon_unprocessed(self) -> None:
+        """Fail the streams waiting to be sent again (the connection is closing)."""
+        for stream in self.unprocessed:
+            error = exceptions.RequestNotProcessedError(
+                f"request {stream.logical_id} was not processed: the connection was closed"
+            )
+            stream.error = error
+        self.unprocessed.clear()
 
     # --- ending streams and the socket -----------------------------------
 
@@ -476,7 +525,7 @@ class Session:
                 stream.error = exc
             stream.drop_body()
         while self.queue:
-            self._not_processed(self.queue.popleft(), exc)
+            self.not_processed(self.queue.popleft(), exc)
         self.streams.clear()
         self._senders.clear()
         if isinstance(exc, exceptions.ProtocolError):

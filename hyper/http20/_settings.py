@@ -20,6 +20,8 @@ __all__ = [
     "LOCKED_READ_TIMEOUT",
     "MAX_FRAME_SIZE",
     "MAX_HEADER_LIST_SIZE",
+    "MAX_PUSHED_STREAMS",
+    "MAX_REFUSALS",
     "PRE_SETTINGS_STREAM_LIMIT",
     "PROBE_RTT_MULTIPLE",
     "PROBE_TIMEOUT",
@@ -97,3 +99,17 @@ PROBE_RTT_MULTIPLE = 4
 #: a PING follows 1 to 1.5 intervals of silence and an unanswered one is
 #: noticed within 1.5 intervals of being sent.
 KEEPALIVE_CHECKS_PER_INTERVAL = 2
+
+#: How many times one request may be refused unprocessed and sent again
+#: transparently (RFC 9113 section 8.7: RST_STREAM(REFUSED_STREAM), or a
+#: GOAWAY whose last stream ID is below every stream of ours on that socket)
+#: before :class:`~hyper.common.exceptions.RequestNotProcessedError` is raised.
+#: A GOAWAY that accepted some of our streams does not count: that server is
+#: making progress, one socket at a time.
+MAX_REFUSALS = 5
+
+#: How many pushed streams one socket holds at once (promised, not yet read
+#: to their end or cancelled); a promise beyond that is refused with
+#: RST_STREAM(REFUSED_STREAM). Each can buffer up to a stream window
+#: (:data:`STREAM_WINDOW_SIZE`), so this bounds what unclaimed pushes cost.
+MAX_PUSHED_STREAMS = 16

@@ -29,12 +29,14 @@ from hyper.common.body import (
 )
 from hyper.common.bufsocket import BufferedSocket
 from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE
+from hyper.common.priority import PriorityType, with_priority
 from hyper.common.timeout import TimeoutValue
 from hyper.common.transport import Endpoint
 from hyper.common.util import HTTPVersion, authority
 from hyper.http20 import _upgrade
 from hyper.http20._driver import Clock, Driver, fresh_error
-from hyper.http20._headers import build_request_headers
+from hyper.http20._headers import build_request_headers, build_trailers
+from hyper.http20._push_api import PushMixin
 from hyper.http20._putrequest import PutRequestMixin
 from hyper.http20._session import Session
 from hyper.http20._settings import IDLE_CHECK_AFTER, READ_BUFFER_SIZE
@@ -53,7 +55,7 @@ PING_DATA_SIZE = 8
 MAX_ERROR_CODE = 2**32 - 1
 
 
-class HTTP20Connection(PutRequestMixin, Endpoint):
+class HTTP20Connection(PushMixin, PutRequestMixin, Endpoint):
     """A connection to one HTTP/2 server.
 
     :param host: ``'host'``, ``'host:port'``, ``'[v6addr]:port'`` or
@@ -65,9 +67,8 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
     :param window_manager: the :class:`~hyper.http20.window.BaseFlowControlManager`
         subclass (the class, not an instance) deciding receive windows:
         one instance for the connection and one per stream.
-    :param enable_push: the SETTINGS_ENABLE_PUSH value sent. Server push is
-        not delivered yet: with ``True``, every PUSH_PROMISE is refused with
-        RST_STREAM(REFUSED_STREAM).
+    :param enable_push: accept server push (SETTINGS_ENABLE_PUSH is sent
+        as this); collect pushes with :meth:`get_pushes`.
     :param ssl_context: the :class:`ssl.SSLContext` to use; by default one from
         :func:`hyper.tls.init_context` offering only ``h2``, built at the
         first connection.
@@ -174,6 +175,8 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         self._building: dict[int, tuple[dict[bytes, bytes], list[tuple[bytes, bytes]]]] = {}
         self._next_id = 1
         self._recent: Stream | None = None  # the stream put* calls default to
+        self._last_request: int | None = None  # the stream get_pushes() defaults to
+        self._push_parents: dict[int, Stream] = {}  # forgotten streams with pushes waiting
 
     def __repr__(self) -> str:
         state = self._io.state
@@ -260,6 +263,9 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         url: str | bytes,
         body: BodyType = None,
         headers: HeadersType = None,
+        *,
+        priority: PriorityType = None,
+        trailers: HeadersType = None,
     ) -> int:
         """Send a request; fetch its response with :meth:`get_response`.
 
@@ -275,6 +281,19 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         only mean something in HTTP/1.1 (``Connection``, ``Keep-Alive``,
         ``Transfer-Encoding``...) are dropped.
 
+        ``priority`` (a :class:`~hyper.common.priority.Priority` or an
+        urgency 0-7) is sent as the RFC 9218 ``priority`` header, replacing
+        one in ``headers``. ``trailers`` (same forms as ``headers``) are sent
+        in a HEADERS frame after the body.
+
+        If the server refuses the request unprocessed (RST_STREAM with
+        REFUSED_STREAM, or a GOAWAY below its stream), it is sent again,
+        on a new socket if need be, when its body can be replayed (bytes,
+        str, a seekable file: read again from where it was at this call);
+        the stream ID returned stays valid (up to five refusals of one
+        request, counting only GOAWAYs that accepted none of this socket's
+        requests).
+
         :returns: the stream ID to pass to :meth:`get_response`. It is never
             reused, and equals the HTTP/2 stream ID on the first socket.
         :raises TypeError: for arguments of the wrong type.
@@ -285,13 +304,16 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
         """
         method_b = check_method(method)
         path = request_target(url)
-        pairs = normalize_headers(headers, allow_pseudo=True)
+        pairs = with_priority(normalize_headers(headers, allow_pseudo=True), priority)
+        tail = build_trailers(normalize_headers(trailers)) if trailers is not None else None
         prepared = prepare_body(body)
         chunks = None if prepared.data is not None else prepared.chunks()
         block = build_request_headers(self._pseudo(method_b, path), pairs, prepared.length)
         with self._io.lock:
             stream = self._new_stream()
             stream.request_headers = block
+            stream.request_trailers = tail
+            stream.replay = prepared if prepared.replayable else None
             stream.add_body(chunks, prepared.data or b"", finishing=True)
             self._submit(stream)
         return stream.logical_id
@@ -320,6 +342,7 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
             stream.session = self._io.current()
         session = stream.session
         stream.submitted = True
+        self._last_request = stream.logical_id
         session.queue.append(stream)
         self._io.progress_nowait(session)
         if session.queue and not session.settings_received:
@@ -412,10 +435,13 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
                 session.cancel(stream)
                 session.pump()
             stream.discard()
+            session.pushed.discard(stream)
             self._forget(stream)
             self._io.after_io()
 
     def _forget(self, stream: Stream) -> None:
+        if stream.pushes:  # kept for get_pushes() while pushes wait on it
+            self._push_parents[stream.logical_id] = stream
         self._streams.pop(stream.logical_id, None)
         self._building.pop(stream.logical_id, None)
         if self._recent is stream:
@@ -465,6 +491,7 @@ class HTTP20Connection(PutRequestMixin, Endpoint):
             self._io.close(error_code or 0)
             self._streams.clear()
             self._building.clear()
+            self._push_parents.clear()
             self._recent = None
 
     def __enter__(self) -> HTTP20Connection:

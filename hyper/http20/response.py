@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from hyper.http20.connection import HTTP20Connection
     from hyper.http20.stream import Stream
 
-__all__ = ["HTTP20Response"]
+__all__ = ["HTTP20Push", "HTTP20Response"]
 
 
 class HTTP20Response(BaseResponse):
@@ -71,3 +71,58 @@ class HTTP20Response(BaseResponse):
 
     def _release(self, complete: bool) -> None:
         self._connection._release(self._stream, complete)
+
+
+class HTTP20Push:
+    """A response the server pushed: the request it promised to answer, and
+    the way to its response. Made by :meth:`HTTP20Connection.get_pushes()
+    <hyper.http20.connection.HTTP20Connection.get_pushes>`.
+
+    hyper accepts only pushes for a GET or HEAD of the parent request's own
+    scheme and authority (RFC 9113 section 8.4); like any cache, check that
+    the pushed URL is one you would have requested before trusting it.
+
+    :ivar scheme: the promised request's ``:scheme`` (bytes).
+    :ivar method: its ``:method`` (``b"GET"`` or ``b"HEAD"``).
+    :ivar authority: its ``:authority``.
+    :ivar path: its ``:path``.
+    :ivar request_headers: its other header fields, as an
+        :class:`~hyper.common.headers.HTTPHeaderMap`.
+    :ivar promised_stream_id: the stream (server-initiated, even) the
+        response comes on.
+    :ivar parent_stream_id: the stream ID of the request it was pushed with.
+    """
+
+    def __init__(self, connection: HTTP20Connection, stream: Stream) -> None:
+        fields = stream.promise or []
+        pseudo = {name: value for name, value in fields if name.startswith(b":")}
+        self.scheme = pseudo.get(b":scheme", b"")
+        self.method = pseudo.get(b":method", b"")
+        self.authority = pseudo.get(b":authority", b"")
+        self.path = pseudo.get(b":path", b"")
+        self.request_headers = HTTPHeaderMap(
+            [(name, value) for name, value in fields if not name.startswith(b":")]
+        )
+        self.promised_stream_id = stream.wire_id or 0
+        self.parent_stream_id = stream.parent_id or 0
+        self._connection = connection
+        self._stream = stream
+
+    def __repr__(self) -> str:
+        return f"<HTTP20Push {self.method.decode()} {self.path.decode('latin-1')}>"
+
+    def get_response(self) -> HTTP20Response:
+        """Wait for the pushed response's head.
+
+        :raises hyper.common.exceptions.LocalProtocolError: if the push was cancelled.
+        :raises hyper.common.exceptions.StreamResetError: if the server reset it.
+        :raises hyper.common.exceptions.ReadTimeout: if the head did not come in time.
+        :raises hyper.common.exceptions.ConnectionError: if the connection failed.
+        """
+        self._connection._push_response_head(self._stream)
+        return HTTP20Response(self._connection, self._stream, self._connection._max_decoded_size)
+
+    def cancel(self) -> None:
+        """Refuse the pushed response (RST_STREAM with CANCEL) and drop what
+        arrived of it; nothing happens if it was already read to its end."""
+        self._connection._release(self._stream, False)

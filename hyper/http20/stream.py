@@ -15,6 +15,7 @@ import collections
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from hyper.common.body import RequestBody
 from hyper.common.exceptions import InvalidResponseError
 from hyper.common.timeout import Deadline
 from hyper.http20.window import BaseFlowControlManager
@@ -44,6 +45,13 @@ class Stream:
     :ivar trailers: the trailing header fields, if any arrived.
     :ivar error: what ended the exchange abnormally, raised to the caller.
     :ivar window: the stream's window manager (from the moment it opened).
+    :ivar replay: the request body to send again if the server refuses the
+        request unprocessed, or ``None`` when it cannot be replayed.
+    :ivar head: the header block as sent (for a re-send).
+    :ivar refusals: how many times the request was refused unprocessed in a
+        way that counts against :data:`~hyper.http20._settings.MAX_REFUSALS`.
+    :ivar request_trailers: trailer fields to send after the body, if any.
+    :ivar pushes: the server's pushes promised on this stream, not yet taken.
     """
 
     def __init__(self, logical_id: int, session: Session, deadline: Deadline) -> None:
@@ -69,6 +77,13 @@ class Stream:
         self.submitted = False  # the request head is complete and queued
         self.response_taken = False
         self.released = False  # the response was read to its end or closed
+        self.replay: RequestBody | None = None
+        self.head: list[tuple[bytes, bytes]] = []
+        self.refusals = 0
+        self.request_trailers: list[tuple[bytes, bytes]] | None = None
+        self.pushes: collections.deque[Stream] = collections.deque()
+        self.promise: list[tuple[bytes, bytes]] | None = None  # a pushed stream's request
+        self.parent_id: int | None = None  # a pushed stream's parent (logical ID)
 
     def __repr__(self) -> str:
         return (
@@ -120,6 +135,28 @@ class Stream:
                 self._source = None
             else:
                 self._pending = memoryview(chunk).cast("B")
+
+    def restart(self, session: Session) -> None:
+        """Make the stream new again, to send its request once more on
+        ``session`` (the server refused it unprocessed). Only for a stream
+        with a :attr:`replay` body and no response yet."""
+        if self.replay is None:
+            raise RuntimeError(f"stream {self.logical_id} cannot be sent again")
+        self.session = session
+        self.wire_id = None
+        if self.request_headers is None:  # it was taken to be sent
+            self.request_headers = self.head
+        self.local_closed = False
+        self.window = None
+        self.error = None
+        self.remote_ended = False
+        self.headers = []
+        self.trailers = None
+        self.discard()
+        self._padding = 0
+        self.drop_body()
+        data = self.replay.data
+        self.add_body(None if data is not None else self.replay.chunks(), data or b"", True)
 
     def drop_body(self) -> None:
         """Forget the rest of the request body (the stream was reset or failed)."""
