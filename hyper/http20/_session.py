@@ -28,7 +28,7 @@ from hyperframe.frame import GoAwayFrame
 from hyper.common import exceptions
 from hyper.common.bufsocket import BufferedSocket
 from hyper.http20 import _dispatch
-from hyper.http20._frames import GoAwaySplitter
+from hyper.http20._frames import GoAwaySplitter, quiet_data_frames
 from hyper.http20._rtt import PingKind, RttEstimator
 from hyper.http20._settings import (
     CONNECTION_WINDOW_SIZE,
@@ -118,6 +118,7 @@ class Session:
             client_side=True, header_encoding=None, validate_inbound_headers=True
         )
         self.h2 = h2.connection.H2Connection(config=config)
+        quiet_data_frames(self.h2)
         self.h2.local_settings = _local_settings(enable_push)
         self.h2.max_inbound_frame_size = MAX_FRAME_SIZE
         self.h2.decoder.max_header_list_size = MAX_HEADER_LIST_SIZE
@@ -340,7 +341,8 @@ class Session:
         except exceptions.ReadTimeout:
             return  # readable, but no whole TLS record yet: wait again
         except exceptions.HyperError as exc:
-            self.fail(exc)
+            # After a GOAWAY, the server's goodbye explains the end best.
+            self.fail(self.goaway or exc)
             return
         self.last_received = self.rtt.now()
         if not count:
