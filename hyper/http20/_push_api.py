@@ -30,6 +30,7 @@ class PushMixin:
     _streams: dict[int, Stream]
     _push_parents: dict[int, Stream]
     _last_request: int | None
+    _next_id: int
 
     def get_pushes(
         self, stream_id: int | None = None, capture_all: bool = False
@@ -47,12 +48,12 @@ class PushMixin:
             until the server ends the request's response (every wait
             bounded by the read timeout). Otherwise never blocks.
         :raises hyper.common.exceptions.LocalProtocolError: if no request
-            has that ID.
+            has that ID (or none was sent yet).
         :raises hyper.common.exceptions.ReadTimeout: with ``capture_all``,
             if nothing arrived within the read timeout.
         """
         parent = self._push_parent(stream_id)
-        while True:
+        while parent is not None:
             with self._io.lock:
                 if not parent.pushes and capture_all and not _parent_done(parent):
                     self._io.wait(
@@ -66,14 +67,16 @@ class PushMixin:
                 pushed = parent.pushes.popleft()
             yield HTTP20Push(self, pushed)  # type: ignore[arg-type]
 
-    def _push_parent(self, stream_id: int | None) -> Stream:
+    def _push_parent(self, stream_id: int | None) -> Stream | None:
+        """The stream whose pushes are asked for; ``None`` for a request
+        whose response and pushes are all done with."""
         with self._io.lock:
             wanted = self._last_request if stream_id is None else stream_id
             if wanted is None:
                 raise exceptions.LocalProtocolError("no request was sent on this connection")
             parent = self._streams.get(wanted) or self._push_parents.get(wanted)
-            if parent is None:
-                raise exceptions.LocalProtocolError(f"no pushes can come on stream {wanted}")
+            if parent is None and not (wanted % 2 == 1 and 0 < wanted < self._next_id):
+                raise exceptions.LocalProtocolError(f"no request has stream ID {wanted}")
             return parent
 
     def _push_response_head(self, pushed: Stream) -> None:
