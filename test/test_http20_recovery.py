@@ -130,7 +130,8 @@ def faults(request: pytest.FixtureRequest) -> Iterator[FaultyServer]:
 
 def assert_faults_happened(faults: FaultyServer) -> None:
     if faults.goaway_every:
-        assert faults.goaways >= 2 and faults.server.connection_count >= 3
+        assert faults.goaways >= 2
+        assert faults.server.connection_count >= 3
     if faults.refuse_every:
         assert faults.refused >= REQUESTS // faults.refuse_every
 
@@ -217,9 +218,13 @@ def test_a_body_streamed_with_send_is_not_sent_again() -> None:
         with connect(srv) as conn:
             sid = conn.putrequest("POST", "/work")
             conn.endheaders()
-            with pytest.raises(exc.RequestNotProcessedError):
+            try:  # the refusal may be read by send() or by get_response()
                 conn.send(b"streamed", final=True)
-                conn.get_response(sid)
+            except exc.RequestNotProcessedError:
+                pass
+            else:
+                with pytest.raises(exc.RequestNotProcessedError):
+                    conn.get_response(sid)
         assert faults.refused == 1
 
 
@@ -264,7 +269,8 @@ def test_refused_mid_upload_sends_the_whole_body_again() -> None:
         with connect(srv) as conn:
             sid = conn.request("PUT", "/work", body=data, headers={"x-request-id": "big"})
             assert conn.get_response(sid).read() == expected("big", data)
-        assert refused and faults.processed == {"big": 1}
+        assert refused
+        assert faults.processed == {"big": 1}
 
 
 def test_close_fails_requests_waiting_to_be_sent_again() -> None:

@@ -3,12 +3,12 @@
 :class:`Server` runs on threads inside the test process, binds ``127.0.0.1``
 on a free port, speaks HTTP/2 (on h2's server side) and HTTP/1.1 (on h11)
 over TLS with ALPN (certificates from trustme) or cleartext, serves
-httpbin-like default routes, and lets a test add routes, hook HTTP/2 events
-and inject raw frames or bytes to stage faults. Errors raised in server
-threads come back to the test. Nothing else in hyper imports this package;
-it needs the ``testing`` extra (``pip install hyper[testing]``). The pytest
-fixtures live in :mod:`hyper.testing.plugin`, loaded with
-``-p hyper.testing.plugin``.
+httpbin-like default routes, and lets a test add routes, push responses
+(HTTP/2), hook HTTP/2 events and inject raw frames or bytes to stage faults.
+Errors raised in server threads come back to the test. Nothing else in
+hyper imports this package; it needs the ``testing`` extra (``pip install
+hyper[testing]``). The pytest fixtures live in :mod:`hyper.testing.plugin`,
+loaded with ``-p hyper.testing.plugin``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from hyper.testing._connection import ClientDisconnected, ConnectionHandle
 from hyper.testing._h2 import H2Handle
+from hyper.testing._h2_push import PushRefused
 from hyper.testing._h2_response import H2Response
 from hyper.testing._h11 import H11Handle, H11Response
 from hyper.testing._messages import HeaderInput, Request, Response
@@ -44,6 +45,7 @@ __all__ = [
     "Handler",
     "HeaderInput",
     "ProxiedRequest",
+    "PushRefused",
     "Request",
     "Response",
     "Server",

@@ -2,19 +2,16 @@
 
 One connection thread reads the socket, feeds :class:`h2.connection.H2Connection`
 and turns its events into per-stream state; every request gets its own
-handler thread. Handlers write through :class:`H2Response`, which sends
-HEADERS and DATA under the connection lock and, when the flow-control window
-is spent, waits on a condition (bounded by the server's I/O timeout) that the
-connection thread signals on WINDOW_UPDATE, SETTINGS, RST_STREAM or close.
-So a slow or unread stream never stalls the others. Tests reach below the
-state machine through :class:`H2Handle`: raw frames, resets, GOAWAY.
+handler thread, which writes through :class:`H2Response` (the writing side,
+flow-control waits included, lives in ``_h2_response``). Tests reach below
+the state machine through :class:`H2Handle`: raw frames, resets, GOAWAY, raw
+PUSH_PROMISE, and the record of the client's RST_STREAM frames.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +21,18 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.settings import SettingCodes
-from hyperframe.frame import ExtensionFrame, Frame, GoAwayFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import (
+    ExtensionFrame,
+    Frame,
+    GoAwayFrame,
+    PushPromiseFrame,
+    RstStreamFrame,
+    SettingsFrame,
+)
 
 from hyper.testing._body import BodyPipe
 from hyper.testing._connection import ClientDisconnected, ConnectionHandle
+from hyper.testing._h2_push import ResetLog, check_stream_id
 from hyper.testing._h2_response import H2Response
 from hyper.testing._messages import HeaderInput, Request, header_bytes
 
@@ -42,9 +47,6 @@ log = logging.getLogger(__name__)
 
 #: HTTP/2 CANCEL, the default code for :meth:`H2Handle.reset_stream`.
 CANCEL = 0x8
-
-#: Most DATA bytes written per lock hold, so streams interleave fairly.
-WRITE_BATCH = 256 * 1024
 
 
 def check_settings(values: Mapping[int, int]) -> dict[int, int]:
@@ -81,6 +83,7 @@ class H2Handle(ConnectionHandle):
         self._pipes: dict[int, BodyPipe] = {}
         self._reset: set[int] = set()
         self._terminated = False
+        self._reset_log = ResetLog()
         self._dispatch_table: dict[type[h2.events.Event], Callable[[Any], None]] = {
             h2.events.RequestReceived: self._on_request,
             h2.events.DataReceived: self._on_data,
@@ -179,6 +182,76 @@ class H2Handle(ConnectionHandle):
             self.h2.update_settings(dict(settings))
             self.flush()
 
+    @property
+    def client_push_enabled(self) -> bool:
+        """Whether the client allows server push (its ``SETTINGS_ENABLE_PUSH``).
+
+        ``True`` until a client SETTINGS frame says otherwise (the protocol's
+        default); a handler runs after the client's first SETTINGS, which
+        precedes its first request.
+        """
+        with self.lock:
+            return bool(self.h2.remote_settings.enable_push)
+
+    @property
+    def resets(self) -> list[tuple[int, int]]:
+        """The client's RST_STREAM frames so far, ``(stream_id, error_code)``, oldest first.
+
+        Read off the wire, so resets of streams h2 had already closed (a push
+        cancelled after it was sent whole) and resets an event hook took
+        over are included. A snapshot: it does not change afterwards.
+        """
+        return self._reset_log.snapshot()
+
+    def wait_for_reset(self, stream_id: int, timeout: float | None = None) -> int:
+        """Wait for the client's RST_STREAM on *stream_id*; return its error code.
+
+        Returns at once if one already arrived. *timeout* defaults to the
+        server's I/O timeout.
+
+        :raises TimeoutError: none arrived within *timeout*.
+        :raises ClientDisconnected: the connection closed without one.
+        """
+        limit = self.server.io_timeout if timeout is None else timeout
+        code = self._reset_log.wait(stream_id, limit)
+        if code is None:
+            raise ClientDisconnected(f"connection {self.id} closed before a reset of {stream_id}")
+        return code
+
+    def push_promise(
+        self, parent_stream_id: int, headers: HeaderInput, *, promised_stream_id: int | None = None
+    ) -> int:
+        """Send a raw PUSH_PROMISE frame on *parent_stream_id*; return the promised id.
+
+        h2 is bypassed, so this stages promises h2 refuses: on a closed, reset
+        or unknown parent, to a client that disabled push, with any header
+        block. *headers* go out as given (pseudo-headers included), HPACK-
+        encoded by :meth:`encode_headers` into one frame with END_HEADERS.
+        *promised_stream_id* defaults to the next even id, which h2 then
+        counts as used. h2 does not track the promised stream: answer it, if
+        at all, with raw frames (:meth:`send_frame`).
+
+        :raises TypeError: a stream id is not an ``int``.
+        :raises ValueError: a stream id is outside 0 to 2**31-1.
+        :raises ClientDisconnected: the connection is closed.
+        """
+        check_stream_id(parent_stream_id, "parent_stream_id")
+        with self.lock:
+            if promised_stream_id is None:
+                promised_stream_id = self.h2.get_next_available_stream_id()
+            check_stream_id(promised_stream_id, "promised_stream_id")
+            if promised_stream_id % 2 == 0:
+                highest = max(self.h2.highest_outbound_stream_id or 0, promised_stream_id)
+                self.h2.highest_outbound_stream_id = highest
+            frame = PushPromiseFrame(
+                parent_stream_id,
+                promised_stream_id=promised_stream_id,
+                data=self.encode_headers(headers),
+                flags=["END_HEADERS"],
+            )
+            self.send_frame(frame)
+        return promised_stream_id
+
     # --- the connection thread ---------------------------------------------
 
     def _run(self, initial: bytes) -> None:
@@ -221,6 +294,7 @@ class H2Handle(ConnectionHandle):
         self.h2.initiate_connection()
 
     def _receive(self, data: bytes) -> None:
+        self._reset_log.feed(data)
         if self._terminated:
             return  # after the client's GOAWAY, h2 rejects every frame: drain
         try:
@@ -238,6 +312,7 @@ class H2Handle(ConnectionHandle):
     def _on_closed(self) -> None:
         for pipe in self._pipes.values():
             pipe.fail()
+        self._reset_log.close()
         self._cond.notify_all()
 
     def _on_request(self, event: h2.events.RequestReceived) -> None:
@@ -302,72 +377,3 @@ class H2Handle(ConnectionHandle):
         if pipe is not None:
             pipe.fail()
         self._cond.notify_all()
-
-    # --- the handler threads -------------------------------------------------
-
-    def _check_stream(self, stream_id: int) -> None:
-        if self.closed or self._terminated:
-            raise ClientDisconnected(f"connection {self.id} is closed")
-        if stream_id in self._reset:
-            raise ClientDisconnected(f"stream {stream_id} was reset")
-
-    def _send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], end: bool) -> None:
-        with self.lock:
-            self._check_stream(stream_id)
-            try:
-                self.h2.send_headers(stream_id, headers, end_stream=end)
-            except h2.exceptions.StreamClosedError as exc:
-                raise ClientDisconnected(f"stream {stream_id} is closed") from exc
-            self.flush()
-
-    def _send_body(self, stream_id: int, data: bytes, end: bool) -> None:
-        view = memoryview(data)
-        while True:
-            with self.lock:
-                if not view:
-                    if end:
-                        self._check_stream(stream_id)
-                        self._h2_call(stream_id, self.h2.end_stream, stream_id)
-                        self.flush()
-                    return
-                window = self._wait_window(stream_id)
-                view = self._send_batch(stream_id, view, window, end)
-                self.flush()
-                if not view:
-                    return
-
-    def _send_batch(self, stream_id: int, view: memoryview, window: int, end: bool) -> memoryview:
-        limit = self.h2.max_outbound_frame_size
-        if self.server.h2_data_frame_size is not None:
-            limit = min(limit, self.server.h2_data_frame_size)
-        sent = 0
-        while view and window > 0 and sent < WRITE_BATCH:
-            size = min(window, limit, len(view))
-            last = end and size == len(view)
-            self._h2_call(stream_id, self.h2.send_data, stream_id, view[:size].tobytes(), last)
-            view, window, sent = view[size:], window - size, sent + size
-        return view
-
-    def _h2_call(self, stream_id: int, method: Callable[..., None], *args: Any) -> None:
-        try:
-            method(*args)
-        except h2.exceptions.StreamClosedError as exc:
-            raise ClientDisconnected(f"stream {stream_id} is closed") from exc
-
-    def _wait_window(self, stream_id: int) -> int:
-        """Wait (lock held, released while waiting) for send window; bounded."""
-        deadline = time.monotonic() + self.server.io_timeout
-        while True:
-            self._check_stream(stream_id)
-            try:
-                window = self.h2.local_flow_control_window(stream_id)
-            except h2.exceptions.StreamClosedError as exc:
-                raise ClientDisconnected(f"stream {stream_id} is closed") from exc
-            if window > 0:
-                return window
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"stream {stream_id}: no flow-control window for {self.server.io_timeout} s"
-                )
-            self._cond.wait(remaining)

@@ -22,6 +22,7 @@ from hyper.testing._connection import ConnectionHandle
 
 if TYPE_CHECKING:
     from hyper.testing._h2 import H2Handle
+    from hyper.testing._h2_response import H2Response
     from hyper.testing._server import Server
 
 __all__ = ["HeaderInput", "Request", "Response"]
@@ -330,6 +331,21 @@ class Response:
         if self.started:
             raise RuntimeError("the response head was already sent")
         self._emit_informational(status, self._header_list(headers))
+
+    def push(
+        self,
+        path: str,
+        headers: HeaderInput = (),
+        *,
+        method: str = "GET",
+        authority: str | None = None,
+        scheme: str | None = None,
+    ) -> H2Response:
+        """Promise a server push; HTTP/2 only, see :meth:`H2Response.push`.
+
+        :raises RuntimeError: this response is not on HTTP/2.
+        """
+        raise RuntimeError("server push needs an HTTP/2 connection")
 
     def abort(self, error_code: int = INTERNAL_ERROR) -> None:
         """Break the response off: RST_STREAM on HTTP/2, close on HTTP/1.1.

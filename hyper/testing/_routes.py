@@ -3,6 +3,11 @@
 Every handler here is an ordinary ``handler(request, response)`` function, so
 tests can replace any of them with :meth:`Server.add_route`. Path parameters
 (``/bytes/N``) come from ``/prefix/*`` routes through :attr:`Request.subpath`.
+One route is not httpbin's: ``/push?paths=/a,/b&when=before|after|mid``
+promises each path over HTTP/2 (serving it, on its own thread, with the route
+a GET of it would reach) before the response head, after the body or halfway
+through it, and answers ``{"paths": [...], "pushed": bool, "when": ...}``
+(``pushed`` is false on HTTP/1.1 or when the client disabled push).
 Sizes, counts and delays are bounded by the constants below; a bad or
 out-of-range parameter gets a 400. Large bodies (``/bytes/N``, ``/upload``)
 stream in blocks and are never held whole.
@@ -16,6 +21,7 @@ import gzip
 import hashlib
 import importlib
 import json
+import logging
 import zlib
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -23,9 +29,13 @@ from typing import Any
 
 import brotli
 
+from hyper.testing._connection import is_disconnect
+from hyper.testing._h2_response import H2Response
 from hyper.testing._messages import Request, Response
 
 __all__ = ["DEFAULT_ROUTES", "Handler", "payload", "payload_chunks"]
+
+log = logging.getLogger(__name__)
 
 #: A route handler: writes its answer through the response, returns nothing.
 Handler = Callable[[Request, Response], None]
@@ -40,6 +50,10 @@ MAX_STREAM_LINES = 1000
 MAX_REDIRECTS = 50
 #: Longest ``/delay/S``, in seconds.
 MAX_DELAY = 10.0
+#: Most paths one ``/push`` request promises.
+MAX_PUSHES = 16
+#: Where ``/push?when=`` puts the promises: the share of the body sent before them.
+_PUSH_POINTS = {"before": 0.0, "mid": 0.5, "after": 1.0}
 
 DEFAULT_ROUTES: dict[str, Handler] = {}
 
@@ -310,3 +324,60 @@ def set_cookies(request: Request, response: Response) -> None:
     for name, values in request.query.items():
         headers += [("set-cookie", f"{name}={value}; Path=/") for value in values]
     response.send(b"", status=302, headers=headers)
+
+
+@_route("/push")
+@_guarded
+def push(request: Request, response: Response) -> None:
+    """Promise ``?paths=/a,/b`` (HTTP/2), then answer; ``?when=`` before|after|mid."""
+    if not _allow(request, response, "GET", "HEAD"):
+        return
+    paths = [path for path in (request.arg("paths") or "").split(",") if path]
+    if not 0 < len(paths) <= MAX_PUSHES or not all(path.startswith("/") for path in paths):
+        raise _BadParameter(f"paths must be 1-{MAX_PUSHES} comma-separated paths from /")
+    when = request.arg("when", "before") or "before"
+    if when not in _PUSH_POINTS:
+        raise _BadParameter(f"when must be one of {', '.join(_PUSH_POINTS)}, not {when!r}")
+    pushing = (
+        isinstance(response, H2Response)
+        and response.parent_stream_id is None
+        and response.h2.client_push_enabled
+    )
+    body = json.dumps({"paths": paths, "pushed": pushing, "when": when}).encode() + b"\n"
+    cut = int(len(body) * _PUSH_POINTS[when])
+    if pushing and when == "before":
+        _promise(response, paths)
+    response.start(200, [("content-type", "application/json"), ("content-length", str(len(body)))])
+    response.write(body[:cut])
+    if pushing and when != "before":
+        _promise(response, paths)
+    response.write(body[cut:])
+
+
+def _promise(response: Response, paths: list[str]) -> None:
+    """Promise each path, and serve each promised stream on a thread of its own."""
+    for path in paths:
+        pushed = response.push(path)
+        name = f"hyper-testing-push-{response.connection.id}-{pushed.request.stream_id}"
+        response.request.server._start_thread(name, functools.partial(_serve_pushed, pushed))
+
+
+def _serve_pushed(response: Response) -> None:
+    """Answer a promised request through its route, as the server runs handlers.
+
+    Unlike a received request, it is not listed in :attr:`Server.requests`.
+    """
+    request = response.request
+    handler, request.subpath = request.server._find_route(request.path)
+    try:
+        handler(request, response)
+        response.finish()
+    except Exception as exc:
+        if is_disconnect(exc):
+            log.debug("%r: client went away: %s", request, exc)
+            return
+        request.server._record_error(exc)
+        try:
+            response._fail()
+        except Exception as second:
+            log.debug("%r: could not report the failure: %r", request, second)
