@@ -45,6 +45,14 @@ ASGI_APP = Path(__file__).with_name("asgi_app.py")
 VERSION_TIMEOUT = 10.0
 #: nginx and h2o store ``PUT <UPLOAD_PATH><name>`` as ``Server.upload_dir / name``.
 UPLOAD_PATH = "/upload/"
+#: A page h2o serves (index.html) after pushing style.css and blob.bin to
+#: clients that allow push: an mruby handler answering 399 with preload links
+#: makes h2o push them, then hand the request on to the next handler.
+H2O_PUSH_PAGE = "/push/index.html"
+H2O_PUSH_HANDLER = (
+    'Proc.new { |env| [399, {"link" => '
+    '"</style.css>; rel=preload, </blob.bin>; rel=preload"}, []] }'
+)
 #: The mruby handler that stores h2o's uploads (h2o has no WebDAV).
 H2O_UPLOAD_HANDLER = Path(__file__).with_name("h2o_upload.rb")
 
@@ -326,6 +334,9 @@ hosts:
     paths:
       {UPLOAD_PATH.rstrip("/")}:
         mruby.handler: {json.dumps(handler)}
+      {H2O_PUSH_PAGE}:
+        mruby.handler: {json.dumps(H2O_PUSH_HANDLER)}
+        file.file: {json.dumps(str(docroot.path / "index.html"))}
       /:
         file.dir: {json.dumps(str(docroot.path))}
 """
