@@ -523,3 +523,15 @@ def test_gzip_body_decoded_by_hand_matches(server: Server) -> None:
         raw = get(conn, "/gzip").read(decode_content=False)
         decoded = get(conn, "/gzip").read()
     assert gzip.decompress(raw) == decoded
+
+
+def test_a_small_network_buffer_still_holds_a_large_head(server: Server) -> None:
+    @server.route("/big-head")
+    def big_head(request: Request, response: Response) -> None:
+        response.send(b"ok", headers=[("x-filler", "f" * 3000)])
+
+    with connect(server) as conn:
+        conn.network_buffer_size = 1024  # smaller than the head
+        response = get(conn, "/big-head")
+        assert response.headers["x-filler"] == [b"f" * 3000]
+        assert response.read() == b"ok"

@@ -78,7 +78,7 @@ class BufferedSocket:
         self._view = memoryview(self._buf)
         self._start = 0  # first unread byte
         self._end = 0  # one past the last unread byte
-        self._outgoing: list[bytes] = []
+        self._outgoing: list[bytes | memoryview] = []
         self._closed = False
 
     def __repr__(self) -> str:
@@ -347,7 +347,13 @@ class BufferedSocket:
         self._check_open()
         if data:
             # Copy mutable buffers now: the caller may reuse them before flush().
-            self._outgoing.append(data if isinstance(data, bytes) else bytes(data))
+            # A view of immutable bytes cannot change, so it is kept as it is.
+            if isinstance(data, bytes) or (
+                isinstance(data, memoryview) and isinstance(data.obj, bytes)
+            ):
+                self._outgoing.append(data)
+            else:
+                self._outgoing.append(bytes(data))
 
     def flush(self) -> None:
         """Send everything queued with one ``sendall``; nothing if the queue is empty.

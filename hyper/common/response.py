@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: How many raw body bytes are pulled from the connection per step.
 RAW_READ_SIZE = 256 * 1024
+#: How many decoded bytes a whole-body ``read()`` asks the decoder for per
+#: step: large pieces keep a big body from fragmenting the heap.
+DECODED_READ_STEP = 1024 * 1024
 
 
 class BaseResponse:
@@ -156,7 +159,7 @@ class BaseResponse:
     def _read_all_decoded(self, decoder: ContentDecoder) -> bytes:
         parts = []
         total = 0
-        while data := self._read_decoded(decoder, RAW_READ_SIZE):
+        while data := self._read_decoded(decoder, DECODED_READ_STEP):
             total += len(data)
             if total > self._max_decoded_size:
                 raise ContentDecodingError(

@@ -32,7 +32,13 @@ from hyper.common.priority import PriorityType, with_priority
 from hyper.common.timeout import Deadline, TimeoutValue
 from hyper.common.transport import Endpoint
 from hyper.common.util import HTTPVersion, authority
-from hyper.http11.parser import ResponseHead, body_framing, parse_response_head, wants_close
+from hyper.http11.parser import (
+    MAX_HEAD_SIZE,
+    ResponseHead,
+    body_framing,
+    parse_response_head,
+    wants_close,
+)
 from hyper.http11.response import HTTP11Response
 from hyper.tls import HTTP11_PROTOCOL, StrPath
 
@@ -42,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Bodies up to this size leave in the same ``sendall`` as the request head.
 SMALL_BODY_SIZE = 64 * 1024
+#: A large body is sent in slices of this size, each bounded by the read timeout.
+SEND_SLICE = 256 * 1024
 # An HTTP/2 frame header, as far as telling an HTTP/2 server's answer apart.
 _FRAME_HEADER_SIZE = 9
 _SETTINGS_FRAME_TYPE = 4
@@ -79,7 +87,9 @@ class HTTP11Connection(Endpoint):
     """
 
     version = HTTPVersion.http11
-    #: Size of the read buffer of each socket.
+    #: Size of the read buffer of each socket (raised to the largest
+    #: response head, ``MAX_HEAD_SIZE`` + 1, if set lower: a head is parsed
+    #: from the buffer).
     network_buffer_size = DEFAULT_BUFFER_SIZE
 
     def __init__(
@@ -135,7 +145,7 @@ class HTTP11Connection(Endpoint):
         if self._sock is not None:
             return self._sock
         sock, _ = self._open_socket((HTTP11_PROTOCOL,), tunnel=False)
-        self._sock = BufferedSocket(sock, self.network_buffer_size)
+        self._sock = BufferedSocket(sock, self._buffer_size())
         self._fresh = True
         log.debug("connected to %s:%d (secure=%s)", self.host, self.port, self.secure)
         return self._sock
@@ -145,8 +155,11 @@ class HTTP11Connection(Endpoint):
         for :class:`~hyper.common.connection.HTTPConnection`, whose handshake
         chose HTTP/1.1 by ALPN; later sockets are opened as usual."""
         self._drop_socket()
-        self._sock = BufferedSocket(sock, self.network_buffer_size)
+        self._sock = BufferedSocket(sock, self._buffer_size())
         self._fresh = True
+
+    def _buffer_size(self) -> int:
+        return max(self.network_buffer_size, MAX_HEAD_SIZE + 1)
 
     def _socket_for_request(self) -> BufferedSocket:
         """The socket the next request goes on: the kept-alive one if it is
@@ -270,23 +283,53 @@ class HTTP11Connection(Endpoint):
         data = body.data
         if data is not None and not chunked:
             if len(data) <= SMALL_BODY_SIZE:
-                sock.sendall(head + data)
+                sock.send(head + data)
+                self._flush(sock)
             else:
-                sock.sendall(head)
-                sock.sendall(data)
+                sock.send(head)
+                self._write(sock, data)
             return
         sock.send(head)
         for chunk in body.chunks():
             if chunked:
                 sock.send(b"%x\r\n" % len(chunk))
-                sock.send(chunk)
+            self._write(sock, chunk)
+            if chunked:
                 sock.send(b"\r\n")
-            else:
-                sock.send(chunk)
-            sock.flush()
         if chunked:
             sock.send(b"0\r\n" + b"".join(b"%s: %s\r\n" % pair for pair in trailers) + b"\r\n")
-        sock.flush()
+        self._flush(sock)
+
+    def _write(self, sock: BufferedSocket, data: bytes) -> None:
+        """Send what is queued and then ``data``, in slices of at most
+        :data:`SEND_SLICE` bytes: the read timeout bounds each wait for the
+        server to take a slice, not the whole upload, and ``total`` is
+        checked between slices. A small ``data`` is only queued."""
+        if len(data) <= SMALL_BODY_SIZE:
+            sock.send(data)
+            return
+        view = memoryview(data)
+        for start in range(0, len(view), SEND_SLICE):
+            sock.send(view[start : start + SEND_SLICE])
+            self._flush(sock)
+
+    def _flush(self, sock: BufferedSocket) -> None:
+        """Flush the socket's queue, within the read timeout and what is
+        left of ``total``.
+
+        :raises hyper.common.exceptions.ReadTimeout: if ``total`` ran out.
+        """
+        deadline = self._deadline
+        wait = deadline.next_wait() if deadline is not None else self.timeout.read
+        sock.settimeout(wait)
+        try:
+            sock.flush()
+        except exceptions.TimeoutError as exc:
+            if deadline is not None and deadline.total_bounded and wait != self.timeout.read:
+                raise exceptions.ReadTimeout(
+                    "the request took longer than the total timeout"
+                ) from exc
+            raise
 
     # --- receiving -------------------------------------------------------
 

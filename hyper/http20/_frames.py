@@ -26,7 +26,13 @@ from hyperframe.frame import DataFrame, Frame, GoAwayFrame
 
 from hyper.common.exceptions import ProtocolError
 
-__all__ = ["FRAME_HEADER_SIZE", "GOAWAY_TYPE", "GoAwaySplitter", "Piece", "quiet_data_frames"]
+__all__ = [
+    "FRAME_HEADER_SIZE",
+    "GOAWAY_TYPE",
+    "GoAwaySplitter",
+    "Piece",
+    "quiet_data_frames",
+]
 
 #: Every HTTP/2 frame starts with a header this long (RFC 9113 section 4.1).
 FRAME_HEADER_SIZE = 9
@@ -44,11 +50,15 @@ class GoAwaySplitter:
     Not thread-safe: one per socket, used under the connection's I/O lock.
 
     :param max_frame_size: the largest frame payload accepted (what we
-        advertised as SETTINGS_MAX_FRAME_SIZE); a longer GOAWAY is refused.
+        advertised as SETTINGS_MAX_FRAME_SIZE); a longer frame is refused.
+
+    :ivar oversized: a frame was refused for its size (the connection
+        answers with GOAWAY FRAME_SIZE_ERROR, RFC 9113 section 4.2).
     """
 
     def __init__(self, max_frame_size: int) -> None:
         self._max_frame_size = max_frame_size
+        self.oversized = False
         self._in_frame = 0  # payload bytes of a passed-through frame still to come
         self._carry = bytearray()  # the start of a frame header cut by the end of a read
         self._goaway: bytearray | None = None  # header and payload of a GOAWAY so far
@@ -113,6 +123,7 @@ class GoAwaySplitter:
         """
         length = int.from_bytes(header[:3], "big")
         if length > self._max_frame_size:
+            self.oversized = True
             raise ProtocolError(
                 f"a frame of {length} bytes exceeds the maximum frame size "
                 f"({self._max_frame_size}; FRAME_SIZE_ERROR)"

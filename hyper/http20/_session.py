@@ -362,7 +362,10 @@ class Session:
         except h2.exceptions.H2Error as exc:
             self.fail(translate_h2_error(exc))
         except exceptions.ProtocolError as exc:
-            self.h2.close_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            code = h2.errors.ErrorCodes.PROTOCOL_ERROR
+            if self._splitter.oversized:
+                code = h2.errors.ErrorCodes.FRAME_SIZE_ERROR
+            self.h2.close_connection(code)
             self.fail(exc)
         except Exception as exc:  # a bug: end this socket, so no waiter is left behind
             self._internal_error(exc)
