@@ -22,10 +22,11 @@ test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py
 
-## The HTTP/2 thread tests 20 times under python -X dev (about 80 s on 2 cores); CI runs it.
+## The HTTP/2 thread and re-send tests 20 times under python -X dev (about 2 min on 2 cores); CI runs it.
 stress: $(VENV)/.installed
 	HYPER_STRESS_ROUNDS=20 $(PY) -X dev -bb -m pytest -p no:cacheprovider -q -n 2 \
-		test/test_http20_threads.py test_release/test_http20_threads_release.py
+		test/test_http20_threads.py test/test_http20_recovery.py \
+		test_release/test_http20_threads_release.py
 
 $(VENV)/.tox-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -c constraints.txt tox

@@ -27,6 +27,8 @@ from hyper.http20._settings import MAX_REFUSALS
 from hyper.http20.connection import HTTP20Connection
 from hyper.testing import H2Handle, Request, Response, Server, payload
 
+pytestmark = pytest.mark.usefixtures("stress_round")  # repeated by make stress
+
 #: Requests per scenario.
 REQUESTS = 40
 #: Threads sharing the connection in the threaded scenarios.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -25,19 +24,13 @@ from hyper.common import exceptions as exc
 from hyper.http20.connection import HTTP20Connection
 from hyper.testing import H2Handle, Request, Response, Server, payload
 
-#: Each test runs this many times (an environment variable, for ``make stress``).
-ROUNDS = int(os.environ.get("HYPER_STRESS_ROUNDS", "1"))
+pytestmark = pytest.mark.usefixtures("stress_round")
+
 #: Threads sharing the connection, and requests each makes, in the main load test.
 THREADS = 16
 REQUESTS = 100
 #: Download sizes the load test cycles through (bytes).
 SIZES = (0, 1, 100, 1000, 16_384, 16_385, 40_000, 65_536)
-
-
-@pytest.fixture(autouse=True, params=range(ROUNDS), ids=lambda n: f"round{n}")
-def stress_round(request: pytest.FixtureRequest) -> int:
-    """Repeat every test of this module ``HYPER_STRESS_ROUNDS`` times."""
-    return int(request.param)
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ def _on_response(session: Session, event: h2.events.ResponseReceived) -> None:
     stream = session.stream_for(event.stream_id or 0)
     if stream is None:
         return
+    session.answers += 1
     try:
         stream.receive_head(list(event.headers or ()))
     except exceptions.InvalidResponseError as exc:

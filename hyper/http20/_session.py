@@ -135,6 +135,8 @@ class Session:
         self.error: exceptions.HyperError | None = None
         self.goaway: exceptions.ConnectionTerminatedError | None = None
         self.unprocessed: list[Stream] = []
+        #: Response heads received on this socket: the server's progress.
+        self.answers = 0
         #: Pushed streams accepted and not yet read to the end or cancelled.
         self.pushed: set[Stream] = set()
         self._first_wire_id: int | None = None
@@ -257,6 +259,7 @@ class Session:
             stream.error = exceptions.LocalProtocolError(f"h2 refused the request headers: {exc}")
             raise exceptions.ProtocolError("header block refused mid-encoding") from exc
         stream.wire_id = wire
+        stream.answers_at_send = self.answers
         if self._first_wire_id is None:
             self._first_wire_id = wire
         stream.local_closed = end
@@ -472,9 +475,13 @@ class Session:
         cannot be replayed or it was refused too often, fail it with
         :class:`~hyper.common.exceptions.RequestNotProcessedError`.
 
-        :param counted: the refusal counts against :data:`MAX_REFUSALS`.
+        :param counted: the refusal counts against :data:`MAX_REFUSALS`
+            (for a stream that went out on this socket, only if the server
+            answered nothing since: one making progress is not looping us).
         """
         self.cancel(stream)
+        if stream.wire_id is not None and stream.answers_at_send != self.answers:
+            counted = False
         stream.refusals += counted
         if stream.replay is not None and stream.status is None and stream.refusals <= MAX_REFUSALS:
             log.debug("stream %d not processed (%s): to be sent again", stream.logical_id, cause)

@@ -104,8 +104,9 @@ KEEPALIVE_CHECKS_PER_INTERVAL = 2
 #: transparently (RFC 9113 section 8.7: RST_STREAM(REFUSED_STREAM), or a
 #: GOAWAY whose last stream ID is below every stream of ours on that socket)
 #: before :class:`~hyper.common.exceptions.RequestNotProcessedError` is raised.
-#: A GOAWAY that accepted some of our streams does not count: that server is
-#: making progress, one socket at a time.
+#: Only refusals from a server making no progress count: a GOAWAY that
+#: accepted some of our streams, or a REFUSED_STREAM after the server answered
+#: another request since this one was sent, does not.
 MAX_REFUSALS = 5
 
 #: How many pushed streams one socket holds at once (promised, not yet read

@@ -80,6 +80,7 @@ class Stream:
         self.replay: RequestBody | None = None
         self.head: list[tuple[bytes, bytes]] = []
         self.refusals = 0
+        self.answers_at_send = 0  # the session's answer count when HEADERS went out
         self.request_trailers: list[tuple[bytes, bytes]] | None = None
         self.pushes: collections.deque[Stream] = collections.deque()
         self.promise: list[tuple[bytes, bytes]] | None = None  # a pushed stream's request
