@@ -17,6 +17,7 @@ from typing import Any
 
 import h2.events
 import pytest
+from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from h2_helpers import connect, wait_until
 
@@ -380,6 +381,23 @@ def test_streams_are_forgotten_after_1000_requests() -> None:
         assert not session.queue
         assert len(session.h2.streams) <= 2
         assert server.connection_count == 1
+
+
+def test_cancel_gives_up_a_timed_out_request() -> None:
+    with Server(tls=False, protocols=("h2",)) as srv, connect(srv, timeout=0.2) as conn:
+        sid = conn.request("GET", "/delay/1")
+        with pytest.raises(exc.ReadTimeout):
+            conn.get_response(sid)
+        assert sid in conn._streams  # still pending: it may be asked for again
+        conn.cancel(sid)
+        assert srv.connections[0].wait_for_reset(sid, 5.0) == ErrorCodes.CANCEL
+        assert sid not in conn._streams
+        with pytest.raises(exc.LocalProtocolError):
+            conn.get_response(sid)
+        conn.cancel(sid)  # nothing pending: no-op
+        with pytest.raises(TypeError):
+            conn.cancel("1")  # type: ignore[arg-type]
+        assert get_json(conn, "/get")["path"] == "/get"
 
 
 def test_closing_an_unread_response_resets_its_stream(server: Server) -> None:

@@ -347,6 +347,15 @@ class HTTPConnection(Endpoint):
         """
         self._http2("ping").ping(opaque_data)
 
+    def cancel(self, stream_id: int) -> None:
+        """Give up on an HTTP/2 request; as :meth:`HTTP20Connection.cancel()
+        <hyper.http20.connection.HTTP20Connection.cancel>`.
+
+        :raises hyper.common.exceptions.LocalProtocolError: on HTTP/1.1
+            (close the connection there instead).
+        """
+        self._http2("cancel").cancel(stream_id)
+
     def get_pushes(
         self, stream_id: int | None = None, capture_all: bool = False
     ) -> Iterator[HTTP20Push]:

@@ -426,6 +426,26 @@ class HTTP20Connection(PushMixin, PutRequestMixin, Endpoint):
                 raise fresh_error(stream.error)
             return data
 
+    def cancel(self, stream_id: int) -> None:
+        """Give up on a request whose response you will not read: reset its
+        stream (RST_STREAM with CANCEL) if it is still open, drop what arrived
+        of its response, and forget it. Nothing happens for an ID with
+        nothing pending (read to the end, failed or cancelled already).
+
+        Use it after a :class:`~hyper.common.exceptions.ReadTimeout` you do
+        not mean to wait out: a timed-out request otherwise keeps its stream,
+        a slot of the server's concurrency limit and up to a stream window of
+        buffered response, until the connection closes.
+
+        :raises TypeError: if ``stream_id`` is not an int.
+        """
+        if isinstance(stream_id, bool) or not isinstance(stream_id, int):
+            raise TypeError(f"stream_id must be an int, got {type(stream_id).__name__}")
+        with self._io.lock:
+            stream = self._streams.get(stream_id)
+        if stream is not None:
+            self._release(stream, False)
+
     def _release(self, stream: Stream, complete: bool) -> None:
         """A response is done with: reset its stream if unfinished, forget it."""
         with self._io.lock:

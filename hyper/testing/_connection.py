@@ -12,6 +12,7 @@ handler code stops at once when the client goes away.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
@@ -114,6 +115,10 @@ class ConnectionHandle:
             if not self._closed:
                 self._closed = True
                 self._on_closed()
+                # Shut down first: the connection thread may be polling this
+                # socket, and close() alone would hold the FIN until it wakes.
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
                 self._sock.close()
 
     # --- for the protocol modules ------------------------------------------
