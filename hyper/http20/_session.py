@@ -115,7 +115,13 @@ class Session:
         self.sock = sock
         self.generation = generation
         config = h2.config.H2Configuration(
-            client_side=True, header_encoding=None, validate_inbound_headers=True
+            client_side=True,
+            header_encoding=None,
+            validate_inbound_headers=True,
+            # hyper checks request headers itself before anything is sent
+            # (hyper.common.body, hyper.http20._headers), more strictly than
+            # h2 does; h2's second pass cost 8% of a small request.
+            validate_outbound_headers=False,
         )
         self.h2 = h2.connection.H2Connection(config=config)
         quiet_data_frames(self.h2)
