@@ -1,8 +1,8 @@
 """The benchmark jobs done through requests with hyper's HTTP/2 adapter mounted (the real urllib3).
 
-This is the slot for :class:`hyper.contrib.HTTP20Adapter`: until the
-adapter exists every job reports ``missing``, which the table shows as
-``n/a``. It runs with the project's own interpreter, where requests and
+It measures :class:`hyper.contrib.HTTP20Adapter` (if the adapter cannot
+be imported every job reports ``missing``, which the table shows as
+``n/a``). It runs with the project's own interpreter, where requests and
 the real urllib3 are installed. Concurrent GETs use ``concurrency``
 threads sharing one session, so the adapter's one pooled connection
 carries that many streams at once (requests has no other way to have
