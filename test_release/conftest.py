@@ -31,6 +31,7 @@ from ._configs import (
     start_nginx,
 )
 from ._content import Certs, Docroot
+from ._nginx_variants import NginxVariants, start_nginx_variants
 from ._servers import APT_INSTALL_LINE, MISSING_PREFIX, ServerProcess, require_binary
 
 _HERE = Path(__file__).parent
@@ -168,3 +169,17 @@ def curl_binary() -> str:
 def nghttp_binary() -> str:
     """The path of nghttp, nghttp2's client (skips, or fails under CI, when absent)."""
     return require_binary("nghttp")
+
+
+@pytest.fixture(scope="session")
+def nginx_variants(
+    tmp_path_factory: pytest.TempPathFactory, release_certs: Certs, docroot: Docroot
+) -> Iterator[NginxVariants]:
+    """nginx in several configurations at once (see ``_nginx_variants``)."""
+    variants, process = start_nginx_variants(
+        tmp_path_factory.mktemp("nginx-variants"), release_certs, docroot
+    )
+    try:
+        yield variants
+    finally:
+        process.stop()

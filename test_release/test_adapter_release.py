@@ -30,7 +30,7 @@ from hyper.testing import ConnectProxy
 
 from ._configs import NghttpdFactory, Server
 from ._content import Certs, Docroot
-from ._nginx_variants import NginxVariants, start_nginx_variants
+from ._nginx_variants import NginxVariants
 from ._servers import missing
 from .test_http11_release import LogEntry, log_entries
 
@@ -46,19 +46,6 @@ DOWNLOAD_SIZE = 8 * 1024 * 1024
 #: HTTPie's exit status for a failed request.
 HTTPIE_ERROR = 1
 _ROOT = str(Path(hyper.__file__).resolve().parents[1])
-
-
-@pytest.fixture(scope="module")
-def nginx_variants(
-    tmp_path_factory: pytest.TempPathFactory, release_certs: Certs, docroot: Docroot
-) -> Iterator[NginxVariants]:
-    variants, process = start_nginx_variants(
-        tmp_path_factory.mktemp("nginx-variants"), release_certs, docroot
-    )
-    try:
-        yield variants
-    finally:
-        process.stop()
 
 
 @pytest.fixture

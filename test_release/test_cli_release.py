@@ -16,7 +16,6 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from hyper.testing import ConnectProxy
 
 from ._configs import Server
 from ._content import Certs, Docroot
-from ._nginx_variants import NginxVariants, start_nginx_variants
+from ._nginx_variants import NginxVariants
 from .asgi_app import pattern_bytes
 
 #: Bound on every run of the command.
@@ -75,19 +74,6 @@ def status_line(output: bytes) -> bytes:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def nginx_variants(
-    tmp_path_factory: pytest.TempPathFactory, release_certs: Certs, docroot: Docroot
-) -> Iterator[NginxVariants]:
-    variants, process = start_nginx_variants(
-        tmp_path_factory.mktemp("nginx-variants"), release_certs, docroot
-    )
-    try:
-        yield variants
-    finally:
-        process.stop()
 
 
 # --- downloads and protocols ----------------------------------------------------------

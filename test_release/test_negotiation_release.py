@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,8 @@ from hyper.common.connection import HTTPConnection
 from hyper.common.util import HTTPVersion
 
 from ._configs import Server
-from ._content import Certs, Docroot
-from ._nginx_variants import NginxVariants, start_nginx_variants
+from ._content import Docroot
+from ._nginx_variants import NginxVariants
 from .asgi_app import pattern_bytes
 
 #: Seconds hyper may wait for a server at any one step.
@@ -36,19 +35,6 @@ SHORT_TIMEOUT = 3.0
 HYPERCORN_SIZE = 300_000
 #: Seconds a server may take to write an access-log line.
 LOG_WAIT = 5.0
-
-
-@pytest.fixture(scope="module")
-def nginx_variants(
-    tmp_path_factory: pytest.TempPathFactory, release_certs: Certs, docroot: Docroot
-) -> Iterator[NginxVariants]:
-    variants, process = start_nginx_variants(
-        tmp_path_factory.mktemp("nginx-variants"), release_certs, docroot
-    )
-    try:
-        yield variants
-    finally:
-        process.stop()
 
 
 def connect(url: str, server: Server) -> HTTPConnection:
