@@ -361,6 +361,10 @@ CONNECTION_FAULTS: dict[str, tuple[Callable[[H2Handle, int], bytes], type[Except
 }
 
 
+#: Faults whose frame the client refuses before reading all of it.
+UNREAD_PAYLOAD_FAULTS = frozenset({"frame over MAX_FRAME_SIZE"})
+
+
 def record_goaways(server: Server) -> list[int]:
     """The error codes of the GOAWAY frames the server receives on its first
     connection, as they come."""
@@ -382,6 +386,13 @@ def test_protocol_violation_fails_the_socket_not_the_connection(
     goaways = record_goaways(server)
     fault_route(server, lambda response, sid: response.h2.send_raw(build(response.h2, sid)))
     connection_fault(server, error)
+    if name in UNREAD_PAYLOAD_FAULTS:
+        # The client closes with the rest of the frame unread, so its kernel
+        # resets the connection, and the server's may drop the GOAWAY that
+        # came just before: it is sent, but its arrival cannot be required.
+        wait_until(lambda: server.connections[0].closed, FAULT_TIMEOUT)
+        assert goaways in ([], [goaway_code])
+        return
     wait_until(lambda: bool(goaways), FAULT_TIMEOUT)
     assert goaways == [goaway_code]
 
@@ -416,6 +427,23 @@ def test_continuation_flood_is_refused(server: Server, held: Held) -> None:
     fault_route(server, flood)
     connection_fault(server, exc.ProtocolError)
     assert len(sent) < 10_000  # the client hung up long before the end
+
+
+def test_a_header_block_of_a_few_huge_continuation_frames_is_refused(
+    server: Server, held: Held
+) -> None:
+    sent: list[int] = []
+
+    def flood(response: Response, sid: int) -> None:
+        handle = response.h2
+        handle.send_raw(frame(HEADERS, 0, sid, STATUS_200))
+        for count in range(1, 61):  # 60 MiB, which h2 alone would buffer
+            handle.send_raw(frame(CONTINUATION, 0, sid, bytes(MAX_FRAME_SIZE)))
+            sent.append(count)
+
+    fault_route(server, flood)
+    connection_fault(server, exc.ProtocolError)
+    assert len(sent) < 60  # refused after the first frame or so, not at the end
 
 
 def test_hpack_bomb_is_refused(server: Server, held: Held) -> None:

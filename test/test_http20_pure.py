@@ -104,6 +104,23 @@ def test_splitter_refuses_an_oversized_frame_from_its_header_alone() -> None:
         carried.split(memoryview(header[4:]))
 
 
+def _frame_header(length: int, kind: int, flags: int, stream_id: int = 1) -> bytes:
+    return length.to_bytes(3, "big") + bytes([kind, flags]) + stream_id.to_bytes(4, "big")
+
+
+def test_splitter_bounds_a_header_block_across_continuation_frames() -> None:
+    splitter = GoAwaySplitter(max_frame_size=1 << 20, max_header_block=100_000)
+    first = _frame_header(60_000, 0x1, 0) + bytes(60_000)  # HEADERS, no END_HEADERS
+    assert splitter.split(memoryview(first))
+    with pytest.raises(ProtocolError, match="header block"):
+        splitter.split(memoryview(_frame_header(60_000, 0x9, 0)))  # CONTINUATION
+    # Blocks that end are counted apart: many of them pass.
+    fine = GoAwaySplitter(max_frame_size=1 << 20, max_header_block=100_000)
+    for _ in range(5):
+        fine.split(memoryview(_frame_header(60_000, 0x1, 0) + bytes(60_000)))
+        fine.split(memoryview(_frame_header(30_000, 0x9, 0x4) + bytes(30_000)))
+
+
 def test_received_data_frames_are_cheap_to_format() -> None:
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     assert quiet_data_frames(conn)  # h2's internals still as expected

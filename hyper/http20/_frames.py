@@ -29,6 +29,7 @@ from hyper.common.exceptions import ProtocolError
 __all__ = [
     "FRAME_HEADER_SIZE",
     "GOAWAY_TYPE",
+    "MAX_HEADER_BLOCK",
     "GoAwaySplitter",
     "Piece",
     "quiet_data_frames",
@@ -38,6 +39,14 @@ __all__ = [
 FRAME_HEADER_SIZE = 9
 #: The frame type of GOAWAY.
 GOAWAY_TYPE = 0x7
+#: Frame types that start a header block, CONTINUATION, and END_HEADERS.
+BLOCK_START_TYPES = frozenset({0x1, 0x5})  # HEADERS, PUSH_PROMISE
+CONTINUATION_TYPE = 0x9
+END_HEADERS_FLAG = 0x4
+#: The most bytes a header block may take on the wire: twice the decoded
+#: header list we accept (MAX_HEADER_LIST_SIZE, 64 KiB), since HPACK may
+#: encode a little larger than it decodes, plus room for padding.
+MAX_HEADER_BLOCK = 2 * 64 * 1024 + 1024
 
 #: What :meth:`GoAwaySplitter.split` returns, in wire order: bytes for h2, or
 #: a GOAWAY frame for the connection.
@@ -52,12 +61,17 @@ class GoAwaySplitter:
     :param max_frame_size: the largest frame payload accepted (what we
         advertised as SETTINGS_MAX_FRAME_SIZE); a longer frame is refused.
 
+    :param max_header_block: the most bytes one header block (HEADERS or
+        PUSH_PROMISE with its CONTINUATION frames) may take on the wire.
+
     :ivar oversized: a frame was refused for its size (the connection
         answers with GOAWAY FRAME_SIZE_ERROR, RFC 9113 section 4.2).
     """
 
-    def __init__(self, max_frame_size: int) -> None:
+    def __init__(self, max_frame_size: int, max_header_block: int = MAX_HEADER_BLOCK) -> None:
         self._max_frame_size = max_frame_size
+        self._max_header_block = max_header_block
+        self._block = 0  # bytes of the header block being received
         self.oversized = False
         self._in_frame = 0  # payload bytes of a passed-through frame still to come
         self._carry = bytearray()  # the start of a frame header cut by the end of a read
@@ -92,7 +106,7 @@ class GoAwaySplitter:
                     pieces.append(data[start:pos])
                 pos = start = self._begin_goaway(data[pos : pos + FRAME_HEADER_SIZE], pos)
             else:
-                self._in_frame = self._length(data[pos : pos + FRAME_HEADER_SIZE])
+                self._in_frame = self._pass(data[pos : pos + FRAME_HEADER_SIZE])
                 pos += FRAME_HEADER_SIZE
         if pos > start:
             pieces.append(data[start:pos])
@@ -111,8 +125,31 @@ class GoAwaySplitter:
         if header[3] == GOAWAY_TYPE:
             return self._begin_goaway(header, need - FRAME_HEADER_SIZE)
         pieces.append(header)
-        self._in_frame = self._length(header)
+        self._in_frame = self._pass(header)
         return need
+
+    def _pass(self, header: memoryview) -> int:
+        """Check the header of a frame passed to h2; return its payload length.
+
+        Besides the frame size, the bytes of one header block (HEADERS or
+        PUSH_PROMISE and its CONTINUATION frames) are counted: h2 buffers a
+        whole block before decoding it, so a server could otherwise make it
+        hold up to 64 frames of the maximum size.
+
+        :raises ProtocolError: for an oversized frame or header block.
+        """
+        length = self._length(header)
+        kind, flags = header[3], header[4]
+        if kind in BLOCK_START_TYPES or (kind == CONTINUATION_TYPE and self._block):
+            self._block += length
+            if self._block > self._max_header_block:
+                raise ProtocolError(
+                    f"a header block of over {self._max_header_block} bytes "
+                    "(HEADERS with CONTINUATION frames)"
+                )
+            if flags & END_HEADERS_FLAG:
+                self._block = 0
+        return length
 
     def _length(self, header: memoryview) -> int:
         """The payload length a frame header announces, checked as soon as
