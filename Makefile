@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: test demo stress check lint type docs clean
+.PHONY: test demo stress fuzz soak check lint type docs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,18 @@ stress: $(VENV)/.installed
 	HYPER_STRESS_ROUNDS=20 $(PY) -X dev -bb -m pytest -p no:cacheprovider -q -n 2 \
 		test/test_http20_threads.py test/test_http20_recovery.py \
 		test_release/test_http20_threads_release.py
+
+FUZZ_SECONDS ?= 20
+SOAK_REQUESTS ?= 100000
+SOAK_THREADS ?= 8
+
+## Fuzz the HTTP/1.1 parser, the decoders and the HTTP/2 receive path, FUZZ_SECONDS each (600 for a long run).
+fuzz: $(VENV)/.installed
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -b -m fuzz
+
+## One HTTP/2 connection, SOAK_REQUESTS requests from SOAK_THREADS threads, random server faults.
+soak: $(VENV)/.installed
+	SOAK_REQUESTS=$(SOAK_REQUESTS) SOAK_THREADS=$(SOAK_THREADS) $(PY) -b -m fuzz.soak
 
 $(VENV)/.tox-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -c constraints.txt tox

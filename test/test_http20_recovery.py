@@ -283,3 +283,25 @@ def test_close_fails_requests_waiting_to_be_sent_again() -> None:
         conn.close()
         with pytest.raises(exc.LocalProtocolError):
             conn.get_response(sid)  # close() forgot it: nothing is left pending
+
+
+def test_a_goaway_below_a_stream_already_answering_lets_it_finish() -> None:
+    with Server(tls=False, protocols=("h2",)) as srv:
+
+        @srv.route("/slow")
+        def slow(request: Request, response: Response) -> None:
+            response.start(200, [("content-length", "10")])
+            response.write(b"01234")
+            srv.sleep(0.2)
+            response.h2.goaway(last_stream_id=1)  # below this stream (3): a server's mistake
+            srv.sleep(0.2)
+            response.write(b"56789")
+            response.finish()
+
+        with connect(srv) as conn:
+            conn.get_response(conn.request("GET", "/get")).read()
+            response = conn.get_response(conn.request("GET", "/slow"))
+            assert response.status == 200
+            assert response.read() == b"0123456789"
+            assert conn.get_response(conn.request("GET", "/get")).status == 200
+        assert srv.connection_count == 2

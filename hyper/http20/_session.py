@@ -468,7 +468,9 @@ class Session:
         # re-sends: a server that refuses everything must not loop us forever.
         counted = self._first_wire_id is None or last < self._first_wire_id
         for wire_id, stream in list(self.streams.items()):
-            if wire_id > last and not stream.promise:
+            # A stream whose response has begun was processed, whatever the
+            # GOAWAY says: it is left to finish.
+            if wire_id > last and not stream.promise and stream.status is None:
                 self.not_processed(stream, self.goaway, counted=counted)
         while self.queue:
             self.not_processed(self.queue.popleft(), self.goaway, counted=counted)
