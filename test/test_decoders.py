@@ -25,10 +25,10 @@ from typing import Any
 
 import brotli
 import pytest
+from children import child_env, run_json_children
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import hyper
 from hyper.common._codings import ZstdStage
 from hyper.common.decoders import (
     DEFAULT_MAX_DECODED_SIZE,
@@ -337,14 +337,6 @@ def test_zstd_frame_the_decoder_does_not_end_is_refused() -> None:
         stage.read(100)
 
 
-def child_env() -> dict[str, str]:
-    """The environment for a child Python that imports this hyper."""
-    env = dict(os.environ)
-    root = str(Path(hyper.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    return env
-
-
 def test_without_zstd_it_is_neither_offered_nor_decoded() -> None:
     code = """if True:
         import sys
@@ -526,29 +518,10 @@ BOMB_JOBS = 2  # children at a time: the machines have two cores
 
 def run_bombs(size: int, cap: int) -> dict[str, dict[str, Any]]:
     """Run bomb_rss.py for every coding, :data:`BOMB_JOBS` children at a time."""
-    env = child_env()
     codings = [c for c in BOMB_CODINGS if HAS_ZSTD or "zstd" not in c]
-    reports: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(codings), BOMB_JOBS):
-        batch = codings[start : start + BOMB_JOBS]
-        children = [
-            subprocess.Popen(
-                [sys.executable, str(BOMB_SCRIPT), coding, str(size), str(cap)],
-                stdout=subprocess.PIPE,
-                env=env,
-            )
-            for coding in batch
-        ]
-        try:
-            for coding, child in zip(batch, children, strict=True):
-                out, _ = child.communicate(timeout=BOMB_TIMEOUT)
-                assert child.returncode == 0, f"bomb_rss.py {coding!r} failed"
-                reports[coding] = json.loads(out)
-        finally:
-            for child in children:
-                child.kill()
-                child.communicate()
-    return reports
+    argvs = [[coding, str(size), str(cap)] for coding in codings]
+    reports = run_json_children(BOMB_SCRIPT, argvs, BOMB_JOBS, BOMB_TIMEOUT)
+    return dict(zip(codings, reports, strict=True))
 
 
 def check_bomb(report: dict[str, Any], size: int, cap: int) -> None:

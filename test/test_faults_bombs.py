@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,8 +27,8 @@ from typing import Any
 
 import pytest
 from bomb_rss import BUILDERS
+from children import run_json_children
 
-import hyper
 from hyper.common.decoders import DEFAULT_MAX_DECODED_SIZE, SUPPORTED_ENCODINGS
 from hyper.common.exceptions import ContentDecodingError
 from hyper.common.response import BaseResponse
@@ -148,14 +147,6 @@ def test_sliced_reads_pass_the_cap_in_bounded_pieces(
 # --- in child processes: memory ------------------------------------------------
 
 
-def child_env() -> dict[str, str]:
-    """The environment for a child Python that imports this hyper."""
-    env = dict(os.environ)
-    root = str(Path(hyper.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    return env
-
-
 def child_runs() -> list[tuple[str, str]]:
     """(coding, protocol) pairs: all of them on demand, else each coding once."""
     if ON_DEMAND:
@@ -166,27 +157,9 @@ def child_runs() -> list[tuple[str, str]]:
 def run_children(port: int) -> dict[tuple[str, str], dict[str, Any]]:
     """Run bomb_client_rss.py for every pair, :data:`CHILD_JOBS` at a time."""
     runs = child_runs()
-    reports = {}
-    for start in range(0, len(runs), CHILD_JOBS):
-        batch = runs[start : start + CHILD_JOBS]
-        children = [
-            subprocess.Popen(
-                [sys.executable, str(CHILD_SCRIPT), str(port), protocol, coding, str(CHILD_CAP)],
-                stdout=subprocess.PIPE,
-                env=child_env(),
-            )
-            for coding, protocol in batch
-        ]
-        try:
-            for run, child in zip(batch, children, strict=True):
-                out, _ = child.communicate(timeout=CHILD_TIMEOUT)
-                assert child.returncode == 0, f"bomb_client_rss.py {run} failed"
-                reports[run] = json.loads(out)
-        finally:
-            for child in children:
-                child.kill()
-                child.communicate()
-    return reports
+    argvs = [[str(port), protocol, coding, str(CHILD_CAP)] for coding, protocol in runs]
+    reports = run_json_children(CHILD_SCRIPT, argvs, CHILD_JOBS, CHILD_TIMEOUT)
+    return dict(zip(runs, reports, strict=True))
 
 
 @pytest.fixture(scope="module")
