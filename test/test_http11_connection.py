@@ -535,3 +535,25 @@ def test_a_small_network_buffer_still_holds_a_large_head(server: Server) -> None
         response = get(conn, "/big-head")
         assert response.headers["x-filler"] == [b"f" * 3000]
         assert response.read() == b"ok"
+
+
+def test_a_generator_body_leaves_chunk_by_chunk(server: Server) -> None:
+    seen: list[bytes] = []
+    first_arrived = threading.Event()
+
+    @server.route("/watch-body")
+    def watch(request: Request, response: Response) -> None:
+        for piece in request.iter_body():
+            seen.append(piece)
+            first_arrived.set()
+        response.send(b"%d" % len(b"".join(seen)))
+
+    def body() -> Iterator[bytes]:
+        yield b"first"
+        # The next chunk is made only once the server has the first one.
+        assert first_arrived.wait(10)
+        yield b"second"
+
+    with connect(server) as conn:
+        conn.request("POST", "/watch-body", body=body())
+        assert conn.get_response().read() == b"11"

@@ -296,6 +296,7 @@ class HTTP11Connection(Endpoint):
             self._write(sock, chunk)
             if chunked:
                 sock.send(b"\r\n")
+            self._flush(sock)  # each chunk leaves as it comes: a body source is never buffered
         if chunked:
             sock.send(b"0\r\n" + b"".join(b"%s: %s\r\n" % pair for pair in trailers) + b"\r\n")
         self._flush(sock)
@@ -304,7 +305,8 @@ class HTTP11Connection(Endpoint):
         """Send what is queued and then ``data``, in slices of at most
         :data:`SEND_SLICE` bytes: the read timeout bounds each wait for the
         server to take a slice, not the whole upload, and ``total`` is
-        checked between slices. A small ``data`` is only queued."""
+        checked between slices. A small ``data`` is only queued (the
+        caller flushes it)."""
         if len(data) <= SMALL_BODY_SIZE:
             sock.send(data)
             return
