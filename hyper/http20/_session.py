@@ -145,7 +145,6 @@ class Session:
         self.answers = 0
         #: Pushed streams accepted and not yet read to the end or cancelled.
         self.pushed: set[Stream] = set()
-        self._first_wire_id: int | None = None
         self.settings_received = False
         self.reader_active = False
         self.ping_acks: set[bytes] = set()  # ACKs of the user's PINGs...
@@ -266,8 +265,6 @@ class Session:
             raise exceptions.ProtocolError("header block refused mid-encoding") from exc
         stream.wire_id = wire
         stream.answers_at_send = self.answers
-        if self._first_wire_id is None:
-            self._first_wire_id = wire
         stream.local_closed = end
         stream.window = self.new_window_manager(STREAM_WINDOW_SIZE)
         self.streams[wire] = stream
@@ -464,9 +461,10 @@ class Session:
             additional_data=frame.additional_data or None,
         )
         log.debug("socket %d: GOAWAY %r, last stream %d", self.generation, code, last)
-        # A GOAWAY that accepts none of our streams counts against their
-        # re-sends: a server that refuses everything must not loop us forever.
-        counted = self._first_wire_id is None or last < self._first_wire_id
+        # A GOAWAY that accepts none of our streams (every socket's first is
+        # stream 1) counts against their re-sends: a server that refuses
+        # everything must not loop us forever.
+        counted = last == 0
         for wire_id, stream in list(self.streams.items()):
             # A stream whose response has begun was processed, whatever the
             # GOAWAY says: it is left to finish.
