@@ -9,22 +9,15 @@ follows the frame boundaries (nine-byte headers carry each frame's length),
 hands every other frame to h2 untouched and in order, and returns each GOAWAY
 as a parsed :class:`hyperframe.frame.GoAwayFrame` at its place in the
 sequence. Pure: bytes in, pieces out; it never touches a socket.
-
-Also here, :func:`quiet_data_frames`: h2 formats every frame it receives for
-its trace log, logging on or not, and hyperframe's text for a DATA frame
-copies and hex-encodes the whole payload (a fifth of the CPU time of a bulk
-download). The frame buffer it installs hands h2 DATA frames whose text is
-their length alone.
 """
 
 from __future__ import annotations
 
-import h2.connection
 import hyperframe.exceptions
-from h2.frame_buffer import FrameBuffer
-from hyperframe.frame import DataFrame, Frame, GoAwayFrame
+from hyperframe.frame import Frame, GoAwayFrame
 
 from hyper.common.exceptions import ProtocolError
+from hyper.http20._framebuf import FRAME_HEADER_SIZE
 
 __all__ = [
     "FRAME_HEADER_SIZE",
@@ -32,11 +25,8 @@ __all__ = [
     "MAX_HEADER_BLOCK",
     "GoAwaySplitter",
     "Piece",
-    "quiet_data_frames",
 ]
 
-#: Every HTTP/2 frame starts with a header this long (RFC 9113 section 4.1).
-FRAME_HEADER_SIZE = 9
 #: The frame type of GOAWAY.
 GOAWAY_TYPE = 0x7
 #: Frame types that start a header block, CONTINUATION, and END_HEADERS.
@@ -199,40 +189,3 @@ def _parse_goaway(raw: bytes) -> GoAwayFrame:
     if not isinstance(frame, GoAwayFrame):  # pragma: no cover - the type byte said GOAWAY
         raise ProtocolError("expected a GOAWAY frame")
     return frame
-
-
-class _QuietDataFrame(DataFrame):
-    """A received DATA frame whose ``repr`` is cheap (hyperframe's serialises
-    and hex-encodes the whole payload just to show its first ten bytes)."""
-
-    def _body_repr(self) -> str:
-        return f"<{len(self.data)} bytes>"
-
-
-class _QuietFrameBuffer(FrameBuffer):
-    """h2's frame buffer, yielding :class:`_QuietDataFrame` for DATA."""
-
-    def __next__(self) -> Frame:
-        frame = super().__next__()
-        if type(frame) is DataFrame:
-            frame.__class__ = _QuietDataFrame
-        return frame
-
-
-def quiet_data_frames(conn: h2.connection.H2Connection) -> bool:
-    """Make ``conn`` (a client, before it has received anything) parse DATA
-    frames as :class:`_QuietDataFrame`. h2 picks a frame's handler by exact
-    class, so the handler of DATA is registered for the subclass too; if
-    h2's internals are not as expected, nothing changes.
-
-    :returns: whether it was installed.
-    """
-    table = getattr(conn, "_frame_dispatch_table", None)
-    old = getattr(conn, "incoming_buffer", None)
-    if not isinstance(table, dict) or DataFrame not in table or type(old) is not FrameBuffer:
-        return False
-    table[_QuietDataFrame] = table[DataFrame]
-    buffer = _QuietFrameBuffer(server=False)
-    buffer.max_frame_size = old.max_frame_size
-    conn.incoming_buffer = buffer
-    return True

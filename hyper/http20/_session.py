@@ -28,7 +28,8 @@ from hyperframe.frame import GoAwayFrame
 from hyper.common import exceptions
 from hyper.common.bufsocket import BufferedSocket
 from hyper.http20 import _dispatch
-from hyper.http20._frames import GoAwaySplitter, quiet_data_frames
+from hyper.http20._framebuf import install_frame_buffer
+from hyper.http20._frames import GoAwaySplitter
 from hyper.http20._rtt import PingKind, RttEstimator
 from hyper.http20._settings import (
     CONNECTION_WINDOW_SIZE,
@@ -124,7 +125,7 @@ class Session:
             validate_outbound_headers=False,
         )
         self.h2 = h2.connection.H2Connection(config=config)
-        quiet_data_frames(self.h2)
+        install_frame_buffer(self.h2)
         self.h2.local_settings = _local_settings(enable_push)
         self.h2.max_inbound_frame_size = MAX_FRAME_SIZE
         self.h2.decoder.max_header_list_size = MAX_HEADER_LIST_SIZE

@@ -1,0 +1,162 @@
+"""hyper's frame buffer for h2 (:mod:`hyper.http20._framebuf`), checked
+against h2's own: the same frames, whatever the reads' boundaries, from a
+read buffer that is overwritten after each read as the socket's is."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import pytest
+from h2.frame_buffer import FrameBuffer
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    PushPromiseFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
+
+from hyper.http20._framebuf import DirectFrameBuffer, QuietDataFrame, install_frame_buffer
+
+
+def _wire() -> bytes:
+    """Frames of every kind a client receives, some padded, a header block
+    split over CONTINUATIONs, DATA bigger than a read."""
+    padded = DataFrame(3, b"p" * 300, flags=["PADDED"])
+    padded.pad_length = 17
+    block_start = HeadersFrame(5, b"h" * 40)
+    promise = PushPromiseFrame(5, promised_stream_id=2, data=b"q" * 20, flags=["END_HEADERS"])
+    frames: list[Frame] = [
+        SettingsFrame(0, {SettingsFrame.MAX_CONCURRENT_STREAMS: 100}),
+        SettingsFrame(0, flags=["ACK"]),
+        WindowUpdateFrame(0, 65535),
+        HeadersFrame(1, b"\x88", flags=["END_HEADERS"]),
+        DataFrame(1, bytes(range(256)) * 64),  # 16 KiB
+        padded,
+        block_start,
+        ContinuationFrame(5, b"c" * 30),
+        ContinuationFrame(5, b"d" * 10, flags=["END_HEADERS"]),
+        promise,
+        PingFrame(0, b"12345678"),
+        RstStreamFrame(7, 8),
+        DataFrame(1, b"", flags=["END_STREAM"]),
+        GoAwayFrame(0, 5, 0, b"bye"),
+    ]
+    return b"".join(frame.serialize() for frame in frames)
+
+
+def _text(frame: Frame) -> str:
+    kind = "DataFrame" if isinstance(frame, DataFrame) else type(frame).__name__
+    return f"{kind} {frame.stream_id} {sorted(frame.flags)} {frame.serialize()!r}"
+
+
+def _parse(buffer: FrameBuffer, wire: bytes, cuts: list[int]) -> list[str]:
+    """Feed ``wire`` in the pieces ``cuts`` make, through one reused read
+    buffer scribbled over after each piece; the frames out, as text."""
+    buffer.max_frame_size = 1 << 20
+    scratch = bytearray(len(wire) + 1)
+    out: list[str] = []
+    edges = [0, *sorted(cuts), len(wire)]
+    for start, end in itertools.pairwise(edges):
+        size = end - start
+        scratch[:size] = wire[start:end]
+        buffer.add_data(memoryview(scratch)[:size])
+        out.extend(_text(frame) for frame in buffer)
+        scratch[:size] = b"\xee" * size  # the socket's next read lands here
+    return out
+
+
+def test_every_single_cut_gives_the_frames_h2_gives() -> None:
+    wire = _wire()
+    expected = _parse(FrameBuffer(), wire, [])
+    assert len(expected) == 12  # the two CONTINUATIONs joined into their HEADERS
+    for cut in range(len(wire) + 1):
+        assert _parse(DirectFrameBuffer(), wire, [cut]) == expected, cut
+
+
+def test_random_and_byte_by_byte_reads_give_the_frames_h2_gives() -> None:
+    wire = _wire()
+    expected = _parse(FrameBuffer(), wire, [])
+    rng = random.Random(1)
+    for _ in range(200):
+        cuts = rng.sample(range(len(wire)), rng.randint(1, 40))
+        assert _parse(DirectFrameBuffer(), wire, cuts) == expected
+    assert _parse(DirectFrameBuffer(), wire[:2000], list(range(1, 2000))) == _parse(
+        FrameBuffer(), wire[:2000], []
+    )
+
+
+def test_an_oversized_frame_is_refused_from_its_header() -> None:
+    buffer = DirectFrameBuffer()
+    buffer.max_frame_size = 16384
+    header = DataFrame(1, b"x" * 16385).serialize()[:9]
+    buffer.add_data(header)  # nothing of the payload yet: h2's buffer would wait for it
+    with pytest.raises(h2.exceptions.FrameTooLargeError):
+        next(buffer)
+
+
+@pytest.mark.parametrize(
+    ("frames", "error"),
+    [
+        # a CONTINUATION must follow its block's start on the same stream
+        ([HeadersFrame(1, b"a"), DataFrame(1, b"b")], h2.exceptions.ProtocolError),
+        ([HeadersFrame(1, b"a"), ContinuationFrame(3, b"b")], h2.exceptions.ProtocolError),
+        # a PING's payload is eight bytes
+        ([PingFrame(0, b"12345678")], h2.exceptions.FrameDataMissingError),
+    ],
+)
+def test_malformed_sequences_raise_as_h2s_buffer_does(
+    frames: list[Frame], error: type[Exception]
+) -> None:
+    wire = b"".join(frame.serialize() for frame in frames)
+    if isinstance(frames[0], PingFrame):
+        wire = wire[:2] + b"\x07" + wire[3:-1]  # length 7, payload 7
+    for buffer in (FrameBuffer(), DirectFrameBuffer()):
+        buffer.max_frame_size = 16384
+        buffer.add_data(wire)
+        with pytest.raises(error):
+            list(buffer)
+
+
+def test_installed_in_a_connection_data_frames_are_cheap_to_format() -> None:
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    assert install_frame_buffer(conn)  # h2's internals still as expected
+    assert type(conn.incoming_buffer) is DirectFrameBuffer
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(
+        sid,
+        [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "/")],
+        end_stream=True,
+    )
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    server.receive_data(conn.data_to_send())
+    server.send_headers(sid, [(":status", "200")])
+    server.send_data(sid, b"x" * 1000, end_stream=True)
+    formatted: list[str] = []
+    conn.config.logger.trace = lambda fmt, *args: formatted.append(fmt % args)  # type: ignore[method-assign]
+    wire = bytearray(server.data_to_send())
+    events = conn.receive_data(memoryview(wire))
+    wire[:] = b"\0" * len(wire)  # the received DATA is a copy, not a view of the read
+    data = [e for e in events if isinstance(e, h2.events.DataReceived)]
+    assert [e.data for e in data] == [b"x" * 1000]
+    assert isinstance(data[0].data, bytes)
+    assert any(QuietDataFrame.__name__ in text and "<1000 bytes>" in text for text in formatted)
+    assert not any("7878" in text for text in formatted)  # no hex of the payload
+
+
+def test_not_installed_when_h2_is_not_as_expected() -> None:
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.incoming_buffer = DirectFrameBuffer()  # not h2's own class any more
+    assert not install_frame_buffer(conn)
