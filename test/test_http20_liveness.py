@@ -226,7 +226,7 @@ def download(conn: HTTP20Connection, size: int) -> FlowControlManager:
 
 
 def test_windows_grow_over_a_slow_link_only() -> None:
-    size = 12 * MIB
+    size = STREAM_WINDOW_SIZE + 8 * MIB
     with Server(protocols=("h2",)) as srv, DelayProxy(srv.address, delay=0.025) as slow:
         kwargs = {"ssl_context": srv.ssl_context(("h2",)), "timeout": IO_TIMEOUT}
         with HTTP20Connection(slow.host, slow.port, **kwargs) as far:

@@ -149,10 +149,11 @@ def test_connection_grows_for_the_sum_up_to_its_own_cap() -> None:
 
 
 def test_growth_stops_at_the_document_size() -> None:
-    manager, link = attached(FlowControlManager, RTT, document_size=6 * MIB)
+    document = STREAM_WINDOW_SIZE + 6 * MIB
+    manager, link = attached(FlowControlManager, RTT, document_size=document)
     simulate(manager, link, 1e9, duration=0.5)
     assert isinstance(manager, FlowControlManager)
-    assert manager.target_window_size == 6 * MIB
+    assert manager.target_window_size == document
 
 
 def test_a_reader_slower_than_the_window_allows_does_not_grow() -> None:
