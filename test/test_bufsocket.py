@@ -3,6 +3,7 @@ TLS connection on a socket pair (certificates from ``trustme``). No mocks."""
 
 from __future__ import annotations
 
+import array
 import builtins
 import os
 import random
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hyper.common import exceptions
-from hyper.common.bufsocket import DIRECT_READ_SIZE, BufferedSocket
+from hyper.common.bufsocket import DIRECT_READ_SIZE, MAX_WRITE_BUFFER, BufferedSocket
 
 #: Upper bound on every blocking wait in this file, in seconds.
 WAIT = 5.0
@@ -46,6 +47,17 @@ def buffered(pair: tuple[socket.socket, socket.socket]) -> BufferedSocket:
 @pytest.fixture
 def peer(pair: tuple[socket.socket, socket.socket]) -> socket.socket:
     return pair[1]
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """Read exactly ``size`` bytes from the plain socket ``sock``."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
 
 
 def small(pair: tuple[socket.socket, socket.socket], size: int) -> BufferedSocket:
@@ -366,6 +378,40 @@ def test_send_queues_and_flush_sends_once(pair: tuple[socket.socket, socket.sock
         buffered.sendall(b"f")
         assert ours.sendall_calls == 2
         assert peer.recv(100) == b"abcdef"
+
+
+def test_flushes_gather_into_one_reused_write_buffer(
+    buffered: BufferedSocket, peer: socket.socket
+) -> None:
+    words = array.array("H", [0x4142, 0x4344])  # a view whose items are not bytes
+    first = [b"head", memoryview(b"-body-")[1:5], memoryview(words)]
+    for piece in first:
+        buffered.send(piece)
+    buffered.flush()
+    assert recv_exactly(peer, 12) == b"headbody" + words.tobytes()
+    reused = buffered._write_buffer
+    assert len(reused) >= 12
+    for piece in (b"x" * 3, b"y" * 5):
+        buffered.send(piece)
+    buffered.flush()
+    assert buffered._write_buffer is reused  # no new allocation for a smaller flush
+    assert recv_exactly(peer, 8) == b"xxxyyyyy"
+
+
+def test_a_flush_past_the_write_buffer_limit_is_sent_whole(
+    buffered: BufferedSocket, peer: socket.socket
+) -> None:
+    big = bytes(range(256)) * (MAX_WRITE_BUFFER // 256)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(recv_exactly(peer, len(big) + 2)))
+    reader.start()
+    buffered.send(b"<")
+    buffered.send(big)
+    buffered.send(b">")
+    buffered.flush()
+    reader.join(WAIT)
+    assert received == [b"<" + big + b">"]
+    assert len(buffered._write_buffer) <= MAX_WRITE_BUFFER
 
 
 def test_send_rejects_text(buffered: BufferedSocket) -> None:

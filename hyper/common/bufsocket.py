@@ -44,6 +44,12 @@ GREEDY_READ_ROOM = 16384
 #: Largest single read :meth:`BufferedSocket.recv` allocates for, however large
 #: the ``amt`` asked for (it returns at most what one system call gives anyway).
 MAX_RECV_SIZE = 1024 * 1024
+#: :meth:`BufferedSocket.flush` gathers the queued pieces into a write buffer
+#: that the socket keeps and reuses, up to this size (larger flushes are
+#: joined into a new object). Reuse matters: memory freshly allocated at the
+#: size of a flush is mapped from the kernel each time, a page fault per
+#: 4 KiB written (measured on HTTP/2 uploads: a fifth of their time).
+MAX_WRITE_BUFFER = 2 * 1024 * 1024
 
 
 class BufferedSocket:
@@ -79,6 +85,7 @@ class BufferedSocket:
         self._start = 0  # first unread byte
         self._end = 0  # one past the last unread byte
         self._outgoing: list[bytes | memoryview] = []
+        self._write_buffer = bytearray()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -347,9 +354,12 @@ class BufferedSocket:
         self._check_open()
         if data:
             # Copy mutable buffers now: the caller may reuse them before flush().
-            # A view of immutable bytes cannot change, so it is kept as it is.
+            # A flat view of immutable bytes cannot change: it is kept as it is.
             if isinstance(data, bytes) or (
-                isinstance(data, memoryview) and isinstance(data.obj, bytes)
+                isinstance(data, memoryview)
+                and isinstance(data.obj, bytes)
+                and data.format == "B"
+                and data.ndim == 1
             ):
                 self._outgoing.append(data)
             else:
@@ -368,12 +378,29 @@ class BufferedSocket:
         if not self._outgoing:
             return
         self._check_open()
-        data = self._outgoing[0] if len(self._outgoing) == 1 else b"".join(self._outgoing)
+        data = self._outgoing[0] if len(self._outgoing) == 1 else self._gather()
         self._outgoing.clear()
         try:
             self.sock.sendall(data)
         except OSError as exc:
             raise _translate(exc, "write") from exc
+
+    def _gather(self) -> bytes | memoryview:
+        """The queued pieces as one buffer: a view of the reused write
+        buffer, or new bytes past :data:`MAX_WRITE_BUFFER`."""
+        total = sum(map(len, self._outgoing))
+        if total > MAX_WRITE_BUFFER:
+            return b"".join(self._outgoing)
+        if len(self._write_buffer) < total:
+            self._write_buffer = bytearray(
+                min(max(total, 2 * len(self._write_buffer)), MAX_WRITE_BUFFER)
+            )
+        view = memoryview(self._write_buffer)
+        pos = 0
+        for piece in self._outgoing:
+            view[pos : pos + len(piece)] = piece
+            pos += len(piece)
+        return view[:total]
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data`` behind anything already queued, then :meth:`flush`.

@@ -30,6 +30,7 @@ from hyper.common.bufsocket import BufferedSocket
 from hyper.http20 import _dispatch
 from hyper.http20._framebuf import install_frame_buffer
 from hyper.http20._frames import GoAwaySplitter
+from hyper.http20._outbound import H2Connection
 from hyper.http20._rtt import PingKind, RttEstimator
 from hyper.http20._settings import (
     CONNECTION_WINDOW_SIZE,
@@ -81,6 +82,16 @@ def _local_settings(enable_push: bool) -> h2.settings.Settings:
     )
 
 
+def _whole(piece: memoryview) -> bytes | memoryview:
+    """The ``bytes`` a view covers entirely, else the view: h2 copies a view
+    into new bytes, so a whole chunk of the body (the usual case) goes by
+    reference to the socket, uncopied."""
+    whole = piece.obj
+    if type(whole) is bytes and piece.nbytes == len(whole):
+        return whole
+    return piece
+
+
 class Session:
     """The socket, h2 state and streams of one connection attempt.
 
@@ -124,7 +135,7 @@ class Session:
             # h2 does; h2's second pass cost 8% of a small request.
             validate_outbound_headers=False,
         )
-        self.h2 = h2.connection.H2Connection(config=config)
+        self.h2 = H2Connection(config=config)
         install_frame_buffer(self.h2)
         self.h2.local_settings = _local_settings(enable_push)
         self.h2.max_inbound_frame_size = MAX_FRAME_SIZE
@@ -195,11 +206,13 @@ class Session:
         :raises hyper.common.exceptions.ConnectionError: if the write fails.
         :raises hyper.common.exceptions.TimeoutError: if it times out.
         """
-        data = self.h2.data_to_send()
+        parts = self.h2.take_parts()
         self._unflushed = 0
-        if data:
+        if parts:
             self.sock.settimeout(self._write_timeout)
-            self.sock.sendall(data)
+            for part in parts:
+                self.sock.send(part)
+            self.sock.flush()
 
     def flush_quietly(self) -> None:
         """Send what h2 queued (a GOAWAY) if it goes within
@@ -316,7 +329,7 @@ class Session:
                 return sent
             try:
                 trailers = stream.request_trailers if last else None
-                self.h2.send_data(wire, piece, end_stream=last and not trailers)
+                self.h2.send_data(wire, _whole(piece), end_stream=last and not trailers)
                 if trailers:
                     self.h2.send_headers(wire, trailers, end_stream=True)
             except _STREAM_GONE:

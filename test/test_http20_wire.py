@@ -1,6 +1,10 @@
-"""hyper's frame buffer for h2 (:mod:`hyper.http20._framebuf`), checked
-against h2's own: the same frames, whatever the reads' boundaries, from a
-read buffer that is overwritten after each read as the socket's is."""
+"""hyper's changes to how h2 meets the wire, each checked against h2's own.
+
+Receiving, the frame buffer (:mod:`hyper.http20._framebuf`): the same frames
+as h2's buffer gives, whatever the reads' boundaries, from a read buffer
+that is overwritten after each read as the socket's is. Sending, the DATA
+path (:mod:`hyper.http20._outbound`): the same bytes on the wire as h2's
+own connection sends, with request bodies queued by reference."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 import pytest
 from h2.frame_buffer import FrameBuffer
 from hyperframe.frame import (
@@ -27,6 +32,7 @@ from hyperframe.frame import (
 )
 
 from hyper.http20._framebuf import DirectFrameBuffer, QuietDataFrame, install_frame_buffer
+from hyper.http20._outbound import H2Connection
 
 
 def _wire() -> bytes:
@@ -160,3 +166,71 @@ def test_not_installed_when_h2_is_not_as_expected() -> None:
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.incoming_buffer = DirectFrameBuffer()  # not h2's own class any more
     assert not install_frame_buffer(conn)
+
+
+# --- sending: DATA frames by reference ------------------------------------------------
+
+
+def _client(cls: type[h2.connection.H2Connection]) -> h2.connection.H2Connection:
+    conn = cls(config=h2.config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    conn.update_settings({h2.settings.SettingCodes.ENABLE_PUSH: 0})
+    return conn
+
+
+def _script(conn: h2.connection.H2Connection, body: bytes) -> list[bytes]:
+    """One upload's worth of calls, DATA mixed with frames h2 serialises
+    itself; the bytes of each flush, as the session takes them."""
+    flushes: list[bytes] = []
+
+    def flush() -> None:
+        if isinstance(conn, H2Connection):
+            flushes.append(b"".join(bytes(part) for part in conn.take_parts()))
+        else:
+            flushes.append(conn.data_to_send())
+
+    head = [(b":method", b"PUT"), (b":scheme", b"https"), (b":authority", b"a"), (b":path", b"/")]
+    conn.send_headers(1, head)
+    conn.send_data(1, memoryview(body)[:1000])
+    conn.ping(b"12345678")
+    conn.send_data(1, memoryview(body)[1000:5000])
+    conn.send_data(1, b"", end_stream=False)
+    flush()
+    conn.send_headers(3, head)
+    conn.send_data(3, body[:100], pad_length=7)  # padded: h2 serialises it
+    conn.increment_flow_control_window(1000)
+    conn.send_data(3, memoryview(body)[5000:9000])
+    conn.send_data(1, memoryview(body)[9000:], end_stream=True)
+    conn.send_headers(3, [(b"x-trailer", b"1")], end_stream=True)
+    flush()
+    flush()  # nothing queued
+    return flushes
+
+
+def test_the_wire_bytes_are_h2s() -> None:
+    body = bytes(random.Random(2).randbytes(12_000))
+    ours = _client(H2Connection)
+    theirs = _client(h2.connection.H2Connection)
+    assert _script(ours, body) == _script(theirs, body)
+
+
+def test_body_parts_are_queued_by_reference_until_taken() -> None:
+    conn = _client(H2Connection)
+    conn.data_to_send()
+    conn.send_headers(
+        1, [(b":method", b"PUT"), (b":scheme", b"http"), (b":authority", b"a"), (b":path", b"/")]
+    )
+    body = b"z" * 2000
+    conn.send_data(1, body, end_stream=True)
+    parts = conn.take_parts()
+    assert parts[-1] is body  # the payload itself, not a copy
+    assert bytes(parts[-2]) == DataFrame(1, body, flags=["END_STREAM"]).serialize()[:9]
+    assert conn.take_parts() == []
+
+
+def test_data_to_send_still_answers_in_pieces() -> None:
+    conn = _client(H2Connection)
+    whole = _client(h2.connection.H2Connection).data_to_send()
+    first = conn.data_to_send(10)
+    assert first == whole[:10]
+    assert first + conn.data_to_send() == whole
