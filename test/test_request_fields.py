@@ -10,6 +10,7 @@ from typing import Any
 
 import h2.events
 import pytest
+from h2.errors import ErrorCodes
 from h2_helpers import connect
 from hyperframe.frame import HeadersFrame
 
@@ -114,25 +115,28 @@ def test_malformed_response_heads_are_protocol_errors(
     fields: list[tuple[bytes, bytes]],
 ) -> None:
     sent: list[int] = []
+    handles: list[H2Handle] = []
     with Server(tls=False, protocols=("h2",)) as srv:
 
         @srv.on_h2_event
         def answer(handle: H2Handle, event: h2.events.Event) -> bool | None:
             if isinstance(event, h2.events.RequestReceived) and handle.id == 1 and not sent:
                 sent.append(event.stream_id or 0)
+                handles.append(handle)
                 block = handle.h2.encoder.encode(fields)
-                flags = ["END_HEADERS", "END_STREAM"]
+                flags = ["END_HEADERS"]  # the stream stays open: the client must reset it
                 handle.send_frame(HeadersFrame(sent[0], block, flags=flags))
                 return True
             return None
 
         with open_h2(srv) as conn:
-            with pytest.raises(exc.ProtocolError):
+            with pytest.raises(exc.InvalidResponseError):
                 conn.get_response(conn.request("GET", "/get")).read()
-            # The next request works: on a new socket after a connection
-            # error (h2's checks), on the same one after a stream error (:status).
+            # A malformed response is a stream error (RFC 9113 section 8.1.1):
+            # the stream is reset, the socket goes on.
             assert json.loads(conn.get_response(conn.request("GET", "/get")).read())
-        assert srv.connection_count == (1 if fields == [(b":status", b"2x0")] else 2)
+            assert handles[0].wait_for_reset(sent[0]) == ErrorCodes.PROTOCOL_ERROR
+        assert srv.connection_count == 1
 
 
 # --- priority (RFC 9218) ------------------------------------------------------------

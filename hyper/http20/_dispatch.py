@@ -22,9 +22,11 @@ import h2.exceptions
 
 from hyper.common import exceptions
 from hyper.http20 import _push
+from hyper.http20._fields import response_problem, trailers_problem
 
 if TYPE_CHECKING:
     from hyper.http20._session import Session
+    from hyper.http20.stream import Stream
 
 __all__ = ["dispatch"]
 
@@ -48,21 +50,42 @@ def _on_response(session: Session, event: h2.events.ResponseReceived) -> None:
     if stream is None:
         return
     session.answers += 1
+    fields = list(event.headers or ())
+    if _malformed(session, stream, "response", response_problem(fields)):
+        return
     try:
-        stream.receive_head(list(event.headers or ()))
+        stream.receive_head(fields)
     except exceptions.InvalidResponseError as exc:
         stream.error = exc
         session.cancel(stream)
 
 
 def _on_informational(session: Session, event: h2.events.InformationalResponseReceived) -> None:
-    log.debug("stream %s: skipping informational response", event.stream_id)
+    stream = session.stream_for(event.stream_id or 0)
+    if stream is not None:
+        problem = response_problem(event.headers or ())
+        if not _malformed(session, stream, "informational response", problem):
+            log.debug("stream %d: skipping informational response", stream.logical_id)
 
 
 def _on_trailers(session: Session, event: h2.events.TrailersReceived) -> None:
     stream = session.stream_for(event.stream_id or 0)
     if stream is not None:
-        stream.trailers = list(event.headers or ())
+        fields = list(event.headers or ())
+        if not _malformed(session, stream, "trailers", trailers_problem(fields)):
+            stream.trailers = fields
+
+
+def _malformed(session: Session, stream: Stream, what: str, problem: str | None) -> bool:
+    """Fail a stream whose field block broke RFC 9113 (a stream error of
+    type PROTOCOL_ERROR, section 8.1.1); whether it did."""
+    if problem is None:
+        return False
+    stream.error = exceptions.InvalidResponseError(
+        f"malformed {what} on stream {stream.logical_id}: {problem}"
+    )
+    session.cancel(stream, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+    return True
 
 
 def _on_data(session: Session, event: h2.events.DataReceived) -> None:
@@ -117,12 +140,22 @@ def _on_push(session: Session, event: h2.events.PushedStreamReceived) -> None:
     _push.on_push_promise(session, event)
 
 
+def _on_request(session: Session, event: h2.events.RequestReceived) -> None:
+    # h2 takes HEADERS on an idle even-numbered stream for a request, even
+    # on a client; a server may open streams only by PUSH_PROMISE (RFC 9113
+    # section 5.1.1): a connection error (the session sends GOAWAY).
+    raise exceptions.ProtocolError(
+        f"the server sent HEADERS on stream {event.stream_id}, which it never promised"
+    )
+
+
 def _on_nothing(session: Session, event: h2.events.Event) -> None:
     """Events the session needs no action for (the pump runs after each batch)."""
 
 
 _HANDLERS: dict[type[h2.events.Event], Callable[[Session, Any], None]] = {
     h2.events.ResponseReceived: _on_response,
+    h2.events.RequestReceived: _on_request,
     h2.events.InformationalResponseReceived: _on_informational,
     h2.events.TrailersReceived: _on_trailers,
     h2.events.DataReceived: _on_data,

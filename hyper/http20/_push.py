@@ -7,9 +7,9 @@ connection ``get_pushes()``, which hands them out as
 :class:`~hyper.http20.response.HTTP20Push`. A promise is refused with
 RST_STREAM when nobody could collect it or it breaks RFC 9113 section 8.4:
 its parent is gone (CANCEL), :data:`MAX_PUSHED_STREAMS` pushes are already
-held (REFUSED_STREAM), or its request is not a safe, cacheable method
-(GET or HEAD) for the parent's own scheme and authority (PROTOCOL_ERROR,
-the stream error the RFC asks for). A promise on a stream the server had
+held (REFUSED_STREAM), or its request is malformed (section 8.3.1) or not a
+safe, cacheable method (GET or HEAD) for the parent's own scheme and
+authority (PROTOCOL_ERROR, the stream error the RFC asks for). A promise on a stream the server had
 already ended is a connection error, which h2 raises. With push off we send
 SETTINGS_ENABLE_PUSH=0, and h2 treats any PUSH_PROMISE as a connection error.
 """
@@ -24,6 +24,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
+from hyper.http20._fields import request_problem
 from hyper.http20._settings import MAX_PUSHED_STREAMS, STREAM_WINDOW_SIZE
 from hyper.http20.stream import Stream
 
@@ -45,7 +46,7 @@ def on_push_promise(session: Session, event: h2.events.PushedStreamReceived) -> 
     parent = session.stream_for(event.parent_stream_id or 0)
     if parent is None or parent.released:
         _refuse(session, pushed_id, h2.errors.ErrorCodes.CANCEL, "its parent is gone")
-    elif not _valid_promise(fields, parent.head):
+    elif request_problem(fields) is not None or not _valid_promise(fields, parent.head):
         _refuse(session, pushed_id, h2.errors.ErrorCodes.PROTOCOL_ERROR, "an invalid promise")
     elif len(session.pushed) >= MAX_PUSHED_STREAMS:
         _refuse(session, pushed_id, h2.errors.ErrorCodes.REFUSED_STREAM, "too many pushes held")
