@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 import pytest
+from hpack import Encoder, NeverIndexedHeaderTuple
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from hyper.common.body import request_target
 from hyper.common.exceptions import LocalProtocolError, ProtocolError
 from hyper.common.timeout import Timeout
 from hyper.http20._frames import GoAwaySplitter
-from hyper.http20._headers import build_request_headers
+from hyper.http20._headers import build_request_headers, build_trailers
 from hyper.http20.stream import Stream
 
 PSEUDO = {b":method": b"GET", b":scheme": b"https", b":authority": b"a.example", b":path": b"/"}
@@ -123,6 +124,28 @@ def test_splitter_bounds_a_header_block_across_continuation_frames() -> None:
 
 def _build(pairs: list[tuple[bytes, bytes]], length: int | None = 0, **pseudo: Any) -> Any:
     return build_request_headers({**PSEUDO, **pseudo}, pairs, length)
+
+
+def test_secrets_and_short_cookies_are_never_indexed() -> None:
+    pairs = [
+        (b"Authorization", b"Bearer x"),
+        (b"proxy-authorization", b"Basic y"),
+        (b"cookie", b"id=1"),
+        (b"cookie", b"long=" + b"z" * 30),
+        (b"x-other", b"1"),
+    ]
+    block = dict((name, type(field)) for field in _build(pairs) for name in [field[0]])
+    assert block[b"authorization"] is NeverIndexedHeaderTuple
+    assert block[b"proxy-authorization"] is NeverIndexedHeaderTuple
+    assert block[b"x-other"] is tuple
+    cookies = [type(field) for field in _build(pairs) if field[0] == b"cookie"]
+    assert cookies == [NeverIndexedHeaderTuple, tuple]
+    assert type(build_trailers([(b"Authorization", b"t")])[0]) is NeverIndexedHeaderTuple
+    # hpack then sends them as never-indexed literals (RFC 7541 section 6.2.3)
+    encoder = Encoder()
+    encoded = encoder.encode(build_trailers([(b"authorization", b"t")]))
+    assert encoded[0] & 0xF0 == 0x10
+    assert not encoder.header_table.dynamic_entries
 
 
 def test_pseudo_headers_first_then_defaults() -> None:

@@ -18,6 +18,7 @@ import h2.exceptions
 import h2.settings
 import pytest
 from h2.frame_buffer import FrameBuffer
+from hpack import Decoder, Encoder, NeverIndexedHeaderTuple
 from hyperframe.frame import (
     ContinuationFrame,
     DataFrame,
@@ -32,7 +33,7 @@ from hyperframe.frame import (
 )
 
 from hyper.http20._framebuf import DirectFrameBuffer, QuietDataFrame, install_frame_buffer
-from hyper.http20._outbound import H2Connection
+from hyper.http20._outbound import CachingEncoder, H2Connection
 
 
 def _wire() -> bytes:
@@ -234,3 +235,49 @@ def test_data_to_send_still_answers_in_pieces() -> None:
     first = conn.data_to_send(10)
     assert first == whole[:10]
     assert first + conn.data_to_send() == whole
+
+
+# --- sending: the HPACK encoder's cache ---------------------------------------------
+
+
+def _lists(rng: random.Random) -> list[list[tuple[bytes, bytes]]]:
+    """Header lists a client might send: mostly repeats, some new values
+    (insertions, evictions from a small table), secrets, an oversized field."""
+    base = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"a"), (b":path", b"/")]
+    out = []
+    for _ in range(400):
+        fields = list(base)
+        fields.append((b"x-id", str(rng.randint(0, 5)).encode()))
+        if rng.random() < 0.2:
+            fields.append(NeverIndexedHeaderTuple(b"authorization", b"secret"))
+        if rng.random() < 0.05:
+            fields.append((b"x-big", b"v" * 5000))  # larger than the table: clears it
+        out.append(fields)
+    return out
+
+
+def test_the_caching_encoder_gives_hpacks_bytes() -> None:
+    rng = random.Random(3)
+    ours, plain, decoder = CachingEncoder(), Encoder(), Decoder()
+    hits = 0
+    for step, fields in enumerate(_lists(rng)):
+        if step in (100, 250):  # the server changes SETTINGS_HEADER_TABLE_SIZE
+            ours.header_table_size = plain.header_table_size = 200 if step == 100 else 4096
+        before = len(ours._cache)
+        block = ours.encode(fields)
+        assert block == plain.encode(fields), step
+        assert decoder.decode(block, raw=True) == [(n, v) for n, v in fields]
+        hits += len(ours._cache) == before and block in [b for _, b in ours._cache.values()]
+    assert hits > 100  # the cache is used, not bypassed
+
+
+def test_a_repeated_request_reuses_its_block_until_the_table_changes() -> None:
+    encoder = CachingEncoder()
+    fields = [(b":method", b"GET"), (b":path", b"/a"), (b"x-k", b"v")]
+    first = encoder.encode(fields)  # inserts :path and x-k: not cached
+    second = encoder.encode(fields)  # all indexed now: cached
+    assert first != second
+    assert encoder.encode(fields) is second
+    encoder.encode([(b"x-new", b"1")])  # an insertion: the indices have moved
+    third = encoder.encode(fields)
+    assert third != second

@@ -5,13 +5,19 @@ HTTP/2 carries the request line as pseudo-headers (``:method``, ``:scheme``,
 connection. Callers (and programs written for HTTP/1.1, such as HTTPie) pass
 ``Connection``, ``Keep-Alive`` or ``Transfer-Encoding`` anyway, so these are
 dropped here, case-insensitively, before h2 sees them (h2 would refuse the
-request); a ``Host`` header becomes ``:authority``. Pure functions on byte
-pairs: the caller has already checked names and values for CR, LF and NUL.
+request); a ``Host`` header becomes ``:authority``. Credentials and short
+cookies are marked never to be indexed by HPACK. Pure functions on byte
+pairs: the caller has already checked names and values for CR, LF and NUL
+and stripped the values' surrounding whitespace. With this, h2's own
+outbound normalisation (the same steps, as generators over every field) is
+turned off.
 """
 
 from __future__ import annotations
 
 import logging
+
+from hpack import NeverIndexedHeaderTuple
 
 from hyper.common.body import USER_AGENT, content_length
 from hyper.common.decoders import accept_encoding
@@ -20,6 +26,8 @@ from hyper.common.exceptions import LocalProtocolError
 __all__ = [
     "CONNECTION_SPECIFIC_HEADERS",
     "REQUEST_PSEUDO_HEADERS",
+    "SECRET_HEADERS",
+    "SHORT_COOKIE",
     "build_request_headers",
     "build_trailers",
 ]
@@ -31,6 +39,12 @@ log = logging.getLogger(__name__)
 CONNECTION_SPECIFIC_HEADERS = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
+#: Fields HPACK must never put in its tables (RFC 7541 section 7.1.3), where
+#: an attacker who can add guesses to the same connection could learn them
+#: from the compressed size. Cookies shorter than
+#: :data:`SHORT_COOKIE` bytes are treated the same (as nghttp2 and h2 do).
+SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization"})
+SHORT_COOKIE = 20
 #: The pseudo-headers of a request, in the order they are sent.
 REQUEST_PSEUDO_HEADERS = (b":method", b":scheme", b":authority", b":path", b":protocol")
 
@@ -83,7 +97,7 @@ def build_request_headers(
         elif _hop_by_hop(name, value, named):
             log.debug("dropping connection-specific header %r", name)
         else:
-            regular.append((name, value))
+            regular.append(_field(name, value))
     _add_defaults(regular, values[b":method"], body_length)
     head = [(name, values[name]) for name in REQUEST_PSEUDO_HEADERS if name in values]
     return head + regular
@@ -111,5 +125,12 @@ def build_trailers(pairs: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]
         if _hop_by_hop(name, value, named):
             log.debug("dropping connection-specific trailer %r", name)
         else:
-            block.append((name, value))
+            block.append(_field(name, value))
     return block
+
+
+def _field(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """The pair to send: never indexed if it is a secret (see :data:`SECRET_HEADERS`)."""
+    if name in SECRET_HEADERS or (name == b"cookie" and len(value) < SHORT_COOKIE):
+        return NeverIndexedHeaderTuple(name, value)
+    return (name, value)

@@ -138,6 +138,9 @@ class Session:
             # (hyper.common.body, hyper.http20._headers), more strictly than
             # h2 does; h2's second pass cost 8% of a small request.
             validate_outbound_headers=False,
+            # ... and normalises them (lower case, no connection-specific
+            # fields, secrets never indexed: hyper.http20._headers).
+            normalize_outbound_headers=False,
         )
         self.h2 = H2Connection(config=config)
         install_frame_buffer(self.h2)
