@@ -16,6 +16,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
 import pytest
 from h2.frame_buffer import FrameBuffer
 from hpack import Decoder, Encoder, NeverIndexedHeaderTuple
@@ -33,7 +34,8 @@ from hyperframe.frame import (
 )
 
 from hyper.http20._framebuf import DirectFrameBuffer, QuietDataFrame, install_frame_buffer
-from hyper.http20._outbound import CachingEncoder, H2Connection
+from hyper.http20._hpack import CachingDecoder, CachingEncoder
+from hyper.http20._outbound import H2Connection
 
 
 def _wire() -> bytes:
@@ -237,7 +239,7 @@ def test_data_to_send_still_answers_in_pieces() -> None:
     assert first + conn.data_to_send() == whole
 
 
-# --- sending: the HPACK encoder's cache ---------------------------------------------
+# --- the HPACK coders' caches ---------------------------------------------
 
 
 def _lists(rng: random.Random) -> list[list[tuple[bytes, bytes]]]:
@@ -281,3 +283,31 @@ def test_a_repeated_request_reuses_its_block_until_the_table_changes() -> None:
     encoder.encode([(b"x-new", b"1")])  # an insertion: the indices have moved
     third = encoder.encode(fields)
     assert third != second
+
+
+def test_the_caching_decoder_gives_hpacks_fields() -> None:
+    rng = random.Random(4)
+    server = Encoder()  # the server's encoder, feeding both decoders the same blocks
+    ours, plain = CachingDecoder(), Decoder()
+    hits = 0
+    for step, fields in enumerate(_lists(rng)):
+        if step == 150:  # the server shrinks its table: an update in the next block
+            server.header_table_size = 300
+        if step == 300:  # we lower what we allow: a cached block must be checked again
+            ours.max_allowed_table_size = plain.max_allowed_table_size = 300
+        block = server.encode(fields)
+        before = len(ours._cache)
+        decoded, expected = ours.decode(block, raw=True), plain.decode(block, raw=True)
+        assert decoded == expected, step
+        assert list(map(type, decoded)) == list(map(type, expected)), step  # never-indexed kept
+        hits += len(ours._cache) == before and (block, True) in ours._cache
+        decoded.append((b"x-mutated", b"1"))  # the caller's list is its own
+    assert hits > 100
+
+
+def test_a_decoding_error_is_raised_every_time() -> None:
+    decoder = CachingDecoder()
+    bad = b"\xff\xff\xff\xff\xff"  # an index far past the tables
+    for _ in range(2):
+        with pytest.raises(hpack.HPACKDecodingError):
+            decoder.decode(bad, raw=True)
