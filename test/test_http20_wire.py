@@ -161,7 +161,8 @@ def test_installed_in_a_connection_data_frames_are_cheap_to_format() -> None:
     data = [e for e in events if isinstance(e, h2.events.DataReceived)]
     assert [e.data for e in data] == [b"x" * 1000]
     assert isinstance(data[0].data, bytes)
-    assert any(QuietDataFrame.__name__ in text and "<1000 bytes>" in text for text in formatted)
+    assert any(f"{QuietDataFrame.__name__}(stream_id={sid})" in text for text in formatted)
+    assert any("QuietHeadersFrame" in text for text in formatted)  # every kind is quiet
     assert not any("7878" in text for text in formatted)  # no hex of the payload
 
 

@@ -225,6 +225,15 @@ class HTTPHeaderMap:
             self._fields.extend(_fields_from(source, f"argument {index}"))
         self._fields.extend(_make_field(name, value) for name, value in kwargs.items())
 
+    @classmethod
+    def _received(cls, fields: Iterable[tuple[bytes, bytes]]) -> HTTPHeaderMap:
+        """A map of fields as a protocol parser received them: ``bytes`` names
+        and values, already checked, so taken without the constructor's
+        conversions (a tenth of a small HTTP/2 request's CPU time)."""
+        received = cls.__new__(cls)
+        received._fields = [(name.lower(), name, value) for name, value in fields]
+        return received
+
     def __getitem__(self, key: str | bytes) -> list[bytes]:
         """Return every value of the field ``key``, split into items, in order.
 

@@ -64,7 +64,9 @@ class HTTP11Response(BaseResponse):
         max_decoded_size: int = DEFAULT_MAX_DECODED_SIZE,
     ) -> None:
         reason = head.reason.decode("latin-1")
-        super().__init__(head.status, reason, HTTPHeaderMap(head.headers), max_decoded_size)
+        super().__init__(
+            head.status, reason, HTTPHeaderMap._received(head.headers), max_decoded_size
+        )
         self._sock = sock
         self._connection = connection
         self._deadline = deadline
@@ -208,5 +210,5 @@ class HTTP11Response(BaseResponse):
                 raise exceptions.LineTooLongError("trailers larger than the head size limit")
             lines.append(line)
         if lines:
-            self._trailers = HTTPHeaderMap(parse_header_lines(lines))
+            self._trailers = HTTPHeaderMap._received(parse_header_lines(lines))
         self._end_body()

@@ -50,7 +50,9 @@ class HTTP20Response(BaseResponse):
         stream: Stream,
         max_decoded_size: int = DEFAULT_MAX_DECODED_SIZE,
     ) -> None:
-        super().__init__(stream.status or 0, "", HTTPHeaderMap(stream.headers), max_decoded_size)
+        super().__init__(
+            stream.status or 0, "", HTTPHeaderMap._received(stream.headers), max_decoded_size
+        )
         self._connection = connection
         self._stream = stream
         self.stream_id = stream.logical_id
@@ -67,7 +69,7 @@ class HTTP20Response(BaseResponse):
         return self._stream.body_done
 
     def _trailer_map(self) -> HTTPHeaderMap:
-        return HTTPHeaderMap(self._stream.trailers or [])
+        return HTTPHeaderMap._received(self._stream.trailers or [])
 
     def _release(self, complete: bool) -> None:
         self._connection._release(self._stream, complete)
