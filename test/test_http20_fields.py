@@ -14,6 +14,7 @@ from h2_helpers import IO_TIMEOUT, connect
 from hyperframe.frame import DataFrame, HeadersFrame
 
 from hyper.common import exceptions as exc
+from hyper.http20 import _fields
 from hyper.http20._fields import request_problem, response_problem, trailers_problem
 from hyper.testing import H2Handle, Server
 
@@ -149,3 +150,17 @@ def test_a_malformed_promise_is_reset_and_the_page_still_arrives(staged: Any) ->
         assert list(conn.get_pushes(sid)) == []
         handle, pushed = promised[0]
         assert handle.wait_for_reset(pushed, IO_TIMEOUT) == ErrorCodes.PROTOCOL_ERROR
+
+
+def test_only_small_well_formed_blocks_are_remembered() -> None:
+    _fields._well_formed.clear()
+    assert response_problem(OK) is None
+    assert ("response", *OK) in _fields._well_formed
+    bad = [(b":status", b"200"), (b"X-Upper", b"1")]
+    assert response_problem(bad) == response_problem(bad) is not None  # asked twice, refused twice
+    big = [(b":status", b"200"), (b"x-big", b"v" * _fields.MEMO_MAX_BYTES)]
+    assert response_problem(big) is None
+    assert ("response", *big) not in _fields._well_formed
+    for n in range(2 * _fields.MEMO_SIZE):
+        assert trailers_problem([(b"x-n", str(n).encode())]) is None
+    assert len(_fields._well_formed) <= _fields.MEMO_SIZE

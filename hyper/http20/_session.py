@@ -252,7 +252,14 @@ class Session:
         limit = self.h2.remote_settings.max_concurrent_streams
         if not self.settings_received:
             limit = min(limit, PRE_SETTINGS_STREAM_LIMIT)
-        free = limit - self.h2.open_outbound_streams if self.queue else 0
+        if not self.queue:
+            return
+        # Every stream h2 counts as open is still in self.streams (hyper lets
+        # a stream go only once h2 has closed it), so room by hyper's count
+        # is room by h2's, which h2 finds by walking all its streams.
+        free = limit - len(self.streams)
+        if free <= 0:
+            free = limit - self.h2.open_outbound_streams
         while free > 0 and self.queue and self.accepting:
             stream = self.queue.popleft()
             if stream.error is None and self._send_headers(stream):
