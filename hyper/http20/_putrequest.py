@@ -20,6 +20,7 @@ from hyper.common.body import (
 from hyper.common.timeout import Timeout
 from hyper.http20._driver import Clock, Driver, fresh_error
 from hyper.http20._headers import build_request_headers
+from hyper.http20._settings import BODY_CHUNK_SIZE
 from hyper.http20.stream import Stream
 
 __all__ = ["PutRequestMixin"]
@@ -120,7 +121,7 @@ class PutRequestMixin:
             if final and (prepared is None or prepared.replayable):
                 stream.replay = prepared or prepare_body(None)
             if prepared is not None and prepared.data is None:
-                stream.add_body(prepared.chunks(), b"", final)
+                stream.add_body(prepared.chunks(BODY_CHUNK_SIZE), b"", final)
             else:
                 stream.add_body(None, prepared.data if prepared and prepared.data else b"", final)
             self._submit(stream)

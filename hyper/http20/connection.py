@@ -39,7 +39,7 @@ from hyper.http20._headers import build_request_headers, build_trailers
 from hyper.http20._push_api import PushMixin
 from hyper.http20._putrequest import PutRequestMixin
 from hyper.http20._session import Session
-from hyper.http20._settings import IDLE_CHECK_AFTER, READ_BUFFER_SIZE
+from hyper.http20._settings import BODY_CHUNK_SIZE, IDLE_CHECK_AFTER, READ_BUFFER_SIZE
 from hyper.http20.response import HTTP20Response
 from hyper.http20.stream import Stream
 from hyper.http20.window import BaseFlowControlManager, FlowControlManager
@@ -307,7 +307,7 @@ class HTTP20Connection(PushMixin, PutRequestMixin, Endpoint):
         pairs = with_priority(normalize_headers(headers, allow_pseudo=True), priority)
         tail = build_trailers(normalize_headers(trailers)) if trailers is not None else None
         prepared = prepare_body(body)
-        chunks = None if prepared.data is not None else prepared.chunks()
+        chunks = None if prepared.data is not None else prepared.chunks(BODY_CHUNK_SIZE)
         block = build_request_headers(self._pseudo(method_b, path), pairs, prepared.length)
         with self._io.lock:
             stream = self._new_stream()

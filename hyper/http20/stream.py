@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from hyper.common.body import RequestBody
 from hyper.common.exceptions import InvalidResponseError
 from hyper.common.timeout import Deadline
+from hyper.http20._settings import BODY_CHUNK_SIZE
 from hyper.http20.window import BaseFlowControlManager
 
 if TYPE_CHECKING:
@@ -157,7 +158,8 @@ class Stream:
         self._padding = 0
         self.drop_body()
         data = self.replay.data
-        self.add_body(None if data is not None else self.replay.chunks(), data or b"", True)
+        chunks = None if data is not None else self.replay.chunks(BODY_CHUNK_SIZE)
+        self.add_body(chunks, data or b"", True)
 
     def drop_body(self) -> None:
         """Forget the rest of the request body (the stream was reset or failed)."""
