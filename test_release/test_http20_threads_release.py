@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from hyper.common import exceptions as exc
+from hyper.http20._settings import STREAM_WINDOW_SIZE
 from hyper.http20.connection import HTTP20Connection
 from hyper.testing import DelayProxy
 
@@ -158,7 +159,9 @@ def test_a_thread_resetting_its_streams_does_not_disturb_the_others(
 def test_a_connection_killed_under_load_fails_every_thread(
     nghttpd_server: Server, docroot: Docroot
 ) -> None:
-    big = docroot.random_file(16 * 1024 * 1024)  # more than the windows let through at once
+    # Twice a stream's window: an unread stream's window cannot grow, so no
+    # thread can have its whole body before the kill.
+    big = docroot.random_file(2 * STREAM_WINDOW_SIZE)
     errors: list[BaseException] = []
     reading = threading.Barrier(THREADS + 1, timeout=IO_TIMEOUT)
     assert nghttpd_server.tls_port is not None
