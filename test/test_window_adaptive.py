@@ -104,7 +104,7 @@ def simulate(
     ("initial", "rate"),
     [
         (64 * 1024, 20e6),  # BDP 1 MB: sixteen times the initial window
-        (STREAM_WINDOW_SIZE, 200e6),  # BDP 10 MB: the default window is too small
+        (STREAM_WINDOW_SIZE, 8e8),  # BDP 40 MB: the default window is too small
         (1 * MIB, 100e6),  # BDP 5 MB
     ],
 )

@@ -34,17 +34,18 @@ __all__ = [
 #: SETTINGS_INITIAL_WINDOW_SIZE we advertise: how much of one response the
 #: server may send before the application reads it. It bounds the memory an
 #: unread stream can hold, and caps one stream's throughput at one window per
-#: round trip until the window manager grows it. 16 MiB because the window
-#: can grow only from the second round trip of a response: at 50 ms a 4 MiB
-#: start left the server idle for most of a round trip (a 32 MiB download at
-#: 136 MB/s, 156 with 16 MiB, ``make bench``); curl opens 32 MiB, Chrome 6.
-STREAM_WINDOW_SIZE = 16 * 1024 * 1024
+#: round trip until the window manager grows it. 32 MiB (as curl) because the
+#: window can grow only from the second round trip of a response, and in the
+#: first the server may send no more than this: at 50 ms a 4 MiB start left it
+#: idle for most of that round trip (a 32 MiB download at 136 MB/s; 176 with
+#: 16 MiB; 200 with 32 MiB, ``make bench``'s lab). Chrome opens 6 MiB.
+STREAM_WINDOW_SIZE = 32 * 1024 * 1024
 
 #: The connection's receive window, opened with a WINDOW_UPDATE on stream 0
 #: right after the preface. Larger than a stream window so that several
 #: streams can run at full speed at once; credited back as data arrives, so
 #: an unread stream never takes it from the others. Twice a stream window.
-CONNECTION_WINDOW_SIZE = 32 * 1024 * 1024
+CONNECTION_WINDOW_SIZE = 64 * 1024 * 1024
 
 #: SETTINGS_MAX_FRAME_SIZE we advertise: the largest DATA frame a server may
 #: send. Each frame costs one h2 event in Python, so larger frames mean less

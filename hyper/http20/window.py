@@ -160,7 +160,7 @@ class FlowControlManager(BaseFlowControlManager):
        starts one round trip later, when the larger window can first show.
        The target settles where a round trip drains less than a third of
        it: three to twelve times the BDP, within the cap. With the default
-       sizes a stream's window is 16 MiB or 64 MiB, the connection's 32 MiB
+       sizes a stream's window is 32 MiB or 64 MiB, the connection's 64 MiB
        or 128 MiB. A reader slower than the link drains less than the link
        could deliver, so its window grows only as far as its own pace
        justifies, and an unread stream drains nothing. On a local link (*R*
@@ -212,12 +212,12 @@ class FlowControlManager(BaseFlowControlManager):
     #: Shortest sample, in seconds: with a round trip near zero, rates over
     #: shorter spans are dominated by the bursts in which an application reads.
     MIN_SAMPLE_TIME = 0.01
-    #: The largest target of a stream's window, four times the default
-    #: initial window: it bounds what one stream may hold unread once grown
-    #: (only a stream read as fast as it arrives grows). 64 MiB per 50 ms
-    #: round trip is 1.3 GB/s; the initial 16 MiB, 335 MB/s.
+    #: The largest target of a stream's window, twice the default initial
+    #: window: it bounds what one stream may hold unread once grown (only a
+    #: stream read as fast as it arrives grows). 64 MiB per 50 ms round trip
+    #: is 1.3 GB/s; the initial 32 MiB, 670 MB/s.
     STREAM_WINDOW_CAP = 64 * _MIB
-    #: The largest target of the connection's window: four streams at their cap.
+    #: The largest target of the connection's window: two streams at their cap.
     CONNECTION_WINDOW_CAP = 128 * _MIB
 
     def __init__(self, initial_window_size: int, document_size: int | None = None) -> None:
