@@ -20,7 +20,7 @@ import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hyper.common import exceptions
+from hyper.common import bufsocket, exceptions
 from hyper.common.bufsocket import DIRECT_READ_SIZE, MAX_WRITE_BUFFER, BufferedSocket
 
 #: Upper bound on every blocking wait in this file, in seconds.
@@ -645,3 +645,20 @@ def test_shutdown_wakes_a_blocked_reader(pair: tuple[socket.socket, socket.socke
     assert results == [0]  # end of file, not a timeout
     buffered.close()
     buffered.shutdown()  # harmless once closed
+
+
+def test_the_allocator_is_settled_once_per_process(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[int] = []
+
+    class Recording(bytearray):
+        def __init__(self, *args: object) -> None:
+            made.append(args[0] if args and isinstance(args[0], int) else -1)
+            super().__init__(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bufsocket, "_allocator_settled", False)
+    monkeypatch.setattr(bufsocket, "bytearray", Recording, raising=False)
+    BufferedSocket(pair[0])
+    BufferedSocket(pair[0])
+    assert made.count(bufsocket.ALLOCATOR_SETTLING_SIZE) == 1
