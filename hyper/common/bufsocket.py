@@ -113,6 +113,7 @@ class BufferedSocket:
         self._end = 0  # one past the last unread byte
         self._outgoing: list[bytes | memoryview] = []
         self._write_buffer = bytearray()
+        self._poller: select.poll | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -175,7 +176,14 @@ class BufferedSocket:
         return count
 
     def _fill_ready(self) -> int:
-        """Read, without blocking, what is already waiting, while room is left."""
+        """Read, without blocking, what is already waiting, while room is left.
+
+        It asks the kernel first (one ``poll``): after a short response
+        usually nothing more waits, and finding that out by a non-blocking
+        read cost two timeout switches and an exception.
+        """
+        if len(self._buf) - self._end < GREEDY_READ_ROOM or not self._readable_now():
+            return 0
         total = 0
         timeout = self.sock.gettimeout()
         self.sock.settimeout(0.0)
@@ -321,6 +329,18 @@ class BufferedSocket:
         """Whether a read would not block: :attr:`has_buffered_data`, or the
         socket is readable now (data or end of file waiting). It never blocks."""
         return self.wait_readable(0)
+
+    def _readable_now(self) -> bool:
+        """Whether a read would find data at once (TLS bytes already
+        decrypted, or bytes in the kernel), without reading."""
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True
+        if not hasattr(select, "poll"):  # pragma: no cover - Windows has no poll()
+            return bool(select.select([self.sock], [], [], 0)[0])
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self.sock.fileno(), select.POLLIN)
+        return bool(self._poller.poll(0))
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait until a read would not block, for at most ``timeout`` seconds.
