@@ -51,13 +51,8 @@ def _on_response(session: Session, event: h2.events.ResponseReceived) -> None:
         return
     session.answers += 1
     fields = list(event.headers or ())
-    if _malformed(session, stream, "response", response_problem(fields)):
-        return
-    try:
+    if not _malformed(session, stream, "response", response_problem(fields)):
         stream.receive_head(fields)
-    except exceptions.InvalidResponseError as exc:
-        stream.error = exc
-        session.cancel(stream)
 
 
 def _on_informational(session: Session, event: h2.events.InformationalResponseReceived) -> None:

@@ -249,11 +249,11 @@ class Session:
             self.fail(translate_h2_error(exc))
 
     def _open_queued(self) -> None:
+        if not self.queue:
+            return
         limit = self.h2.remote_settings.max_concurrent_streams
         if not self.settings_received:
             limit = min(limit, PRE_SETTINGS_STREAM_LIMIT)
-        if not self.queue:
-            return
         # Every stream h2 counts as open is still in self.streams (hyper lets
         # a stream go only once h2 has closed it), so room by hyper's count
         # is room by h2's, which h2 finds by walking all its streams.

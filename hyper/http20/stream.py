@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from hyper.common.body import RequestBody
-from hyper.common.exceptions import InvalidResponseError
 from hyper.common.timeout import Deadline
 from hyper.http20._settings import BODY_CHUNK_SIZE
 from hyper.http20.window import BaseFlowControlManager
@@ -170,19 +169,14 @@ class Stream:
     # --- receiving -------------------------------------------------------
 
     def receive_head(self, fields: list[tuple[bytes, bytes]]) -> None:
-        """Take the response head: the status and the other fields.
-
-        :raises InvalidResponseError: if ``:status`` is not a number.
-        """
-        status = b""
+        """Take a response head already checked by
+        :func:`hyper.http20._fields.response_problem` (so ``:status`` is
+        three digits): the status and the other fields."""
         for name, value in fields:
             if name == b":status":
-                status = value
+                self.status = int(value)
             elif not name.startswith(b":"):
                 self.headers.append((name, value))
-        if not status.isdigit():
-            raise InvalidResponseError(f"invalid :status {status!r}")
-        self.status = int(status)
         if self.window is not None:
             self.window.document_size = self._content_length()
 
