@@ -16,7 +16,7 @@ again and again), :data:`MEMO_SIZE` of them, shared by all connections.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
@@ -45,7 +45,8 @@ _STATUS = re.compile(rb"[0-9]{3}")
 _NONE: frozenset[bytes] = frozenset()
 _REQUIRED_REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":path"})
 
-Fields = Iterable[tuple[bytes, bytes]]
+#: A received field block, as h2 hands it over (a list of pairs).
+Fields = Sequence[tuple[bytes, bytes]]
 
 #: How many well-formed blocks are remembered, and the largest remembered
 #: (names and values together), so the memory stays small.
@@ -54,16 +55,13 @@ MEMO_MAX_BYTES = 4096
 _well_formed: dict[tuple[Any, ...], None] = {}
 
 
-def _checked(
-    kind: str, fields: Fields, check: Callable[[list[tuple[bytes, bytes]]], str | None]
-) -> str | None:
+def _checked(kind: str, fields: Fields, check: Callable[[Fields], str | None]) -> str | None:
     """``check(fields)``, remembered for small blocks that pass."""
-    block = list(fields)
-    key = (kind, *block)
+    key = (kind, *fields)
     if key in _well_formed:
         return None
-    problem = check(block)
-    if problem is None and sum(len(name) + len(value) for name, value in block) <= MEMO_MAX_BYTES:
+    problem = check(fields)
+    if problem is None and sum(len(name) + len(value) for name, value in fields) <= MEMO_MAX_BYTES:
         if len(_well_formed) >= MEMO_SIZE:
             _well_formed.clear()
         _well_formed[key] = None
@@ -105,7 +103,7 @@ def response_problem(fields: Fields) -> str | None:
     return _checked("response", fields, _response_problem)
 
 
-def _response_problem(fields: list[tuple[bytes, bytes]]) -> str | None:
+def _response_problem(fields: Fields) -> str | None:
     problem = _problem(fields, _RESPONSE_PSEUDO, _RESPONSE_PSEUDO)
     if problem is None:
         status = next(value for name, value in fields if name == b":status")
