@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import importlib
 import json
-import logging
 import zlib
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -29,13 +28,11 @@ from typing import Any
 
 import brotli
 
-from hyper.testing._connection import is_disconnect
 from hyper.testing._h2_response import H2Response
 from hyper.testing._messages import Request, Response
 
 __all__ = ["DEFAULT_ROUTES", "Handler", "payload", "payload_chunks"]
 
-log = logging.getLogger(__name__)
 
 #: A route handler: writes its answer through the response, returns nothing.
 Handler = Callable[[Request, Response], None]
@@ -367,17 +364,4 @@ def _serve_pushed(response: Response) -> None:
 
     Unlike a received request, it is not listed in :attr:`Server.requests`.
     """
-    request = response.request
-    handler, request.subpath = request.server._find_route(request.path)
-    try:
-        handler(request, response)
-        response.finish()
-    except Exception as exc:
-        if is_disconnect(exc):
-            log.debug("%r: client went away: %s", request, exc)
-            return
-        request.server._record_error(exc)
-        try:
-            response._fail()
-        except Exception as second:
-            log.debug("%r: could not report the failure: %r", request, second)
+    response.request.server._serve(response.request, response)

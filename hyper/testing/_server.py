@@ -370,6 +370,11 @@ class Server:
         """Log *request*, run its route, finish or fail the response."""
         with self._lock:
             self._requests.append(request)
+        self._serve(request, response)
+
+    def _serve(self, request: Request, response: Response) -> None:
+        """Run *request*'s route, then finish the response, or fail it if
+        the handler raised (a client that went away is no error)."""
         handler, request.subpath = self._find_route(request.path)
         try:
             handler(request, response)
