@@ -22,12 +22,22 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from hyper.common.timeout import Timeout
+
 __all__ = ["IO_TIMEOUT", "ClientFrames", "Drain", "ScriptedServer", "end_connection"]
 
 #: Bound on each server socket operation, in seconds.
 IO_TIMEOUT = 2.0
 #: Bound on joining the server's threads at close, in seconds.
 JOIN_TIMEOUT = 5.0
+#: The client's timeouts in the wire targets: each wait on the scripted
+#: server is short, so a script that goes quiet costs little.
+CLIENT_TIMEOUT = Timeout(connect=2.0, read=0.1, total=1.0)
+#: The timeouts of the final request to the well-behaved server: generous,
+#: since a slow machine must not pass for a connection that cannot recover.
+REUSE_TIMEOUT = Timeout(connect=5.0, read=5.0)
+#: How long a "hold" ending keeps the connection open, in seconds.
+HOLD = 1.0
 #: The HTTP/2 client connection preface.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _FRAME_HEADER_SIZE = 9

@@ -27,23 +27,25 @@ from hypothesis import strategies as st
 from fuzz._client import ReadPlan, read_plan, read_response
 from fuzz._engine import Target
 from fuzz._util import Repeated
-from fuzz._wire import Drain, ScriptedServer, end_connection
+from fuzz._wire import (
+    CLIENT_TIMEOUT,
+    HOLD,
+    REUSE_TIMEOUT,
+    Drain,
+    ScriptedServer,
+    end_connection,
+)
 from fuzz.target_http11 import example as parser_example
 from fuzz.target_http11 import mutated
 from hyper.common.exceptions import HyperError
-from hyper.common.timeout import Timeout
 from hyper.http11.connection import HTTP11Connection
 
 __all__ = ["TARGET", "Example", "Reply", "run_example"]
 
-#: The client's timeouts while fuzzing, and for the final healthy request.
-CLIENT_TIMEOUT = Timeout(connect=2.0, read=0.1, total=1.0)
-REUSE_TIMEOUT = Timeout(connect=5.0, read=5.0)
 #: Seconds after which an example counts as a hang.
 TIME_LIMIT = 20.0
-#: How long the server waits for the next request head, and holds at the end.
+#: How long the server waits for the next request head.
 WAIT_REQUEST = 0.5
-HOLD = 1.0
 HEALTHY = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nhealthy\n"
 
 

@@ -38,25 +38,24 @@ from fuzz._h2script import Op, Pause, WaitRequests, render
 from fuzz._h2strategies import script
 from fuzz._util import Repeated
 from fuzz._watchdog import stack_of
-from fuzz._wire import IO_TIMEOUT, ClientFrames, ScriptedServer, end_connection
+from fuzz._wire import (
+    CLIENT_TIMEOUT,
+    HOLD,
+    IO_TIMEOUT,
+    REUSE_TIMEOUT,
+    ClientFrames,
+    ScriptedServer,
+    end_connection,
+)
 from hyper.common.exceptions import HyperError
-from hyper.common.timeout import Timeout
 from hyper.http20.connection import HTTP20Connection
 
 __all__ = ["TARGET", "Example", "RequestPlan", "run_example"]
 
-#: The client's timeouts: each wait on the server is short, so a script that
-#: goes quiet costs little.
-CLIENT_TIMEOUT = Timeout(connect=2.0, read=0.1, total=1.0)
-#: The timeouts of the final request to the well-behaved server: generous,
-#: since a slow machine must not pass for a connection that cannot recover.
-REUSE_TIMEOUT = Timeout(connect=5.0, read=5.0)
 #: Seconds after which an example counts as a hang.
 TIME_LIMIT = 20.0
-#: How long a script waits for the client's requests, and how long a "hold"
-#: ending keeps the connection open, in seconds.
+#: How long a script waits for the client's requests, in seconds.
 WAIT_REQUESTS = 0.5
-HOLD = 1.0
 #: The body the well-behaved server answers with.
 HEALTHY_BODY = b"healthy\n"
 
